@@ -1,0 +1,128 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ClusterConfig describes a set of nodes run in one process on loopback:
+// the devnet, integration tests and emulation.
+type ClusterConfig struct {
+	// Nodes is the number of nodes (at least 1).
+	Nodes int
+	// Dir, when set, gets a subdirectory per node holding api.addr and
+	// api.token so that the CLI can talk to each node with --datadir. The
+	// databases stay in memory.
+	Dir string
+	// DisableAPI runs the nodes without HTTP APIs.
+	DisableAPI bool
+	// QUIC adds a QUIC listener beside TCP.
+	QUIC bool
+	// Logger receives every node's logs, tagged with "node".
+	Logger *slog.Logger
+}
+
+// Cluster is a set of running nodes, all connected to each other.
+type Cluster struct {
+	Nodes []*Node
+	Dirs  []string
+}
+
+// StartCluster starts cfg.Nodes nodes with fresh keys and in-memory stores
+// and connects every pair. On error the nodes started so far are closed.
+func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error) {
+	if cfg.Nodes < 1 {
+		return nil, fmt.Errorf("cluster: need at least 1 node, got %d", cfg.Nodes)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c = &Cluster{}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	for i := range cfg.Nodes {
+		nc, err := ephemeralConfig()
+		if err != nil {
+			return nil, err
+		}
+		nc.DisableAPI = cfg.DisableAPI
+		nc.Logger = cfg.Logger.With("node", i)
+		nc.Settings.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		if cfg.QUIC {
+			nc.Settings.Network.Listen = append(nc.Settings.Network.Listen, "/ip4/127.0.0.1/udp/0/quic-v1")
+		}
+		nc.Settings.API.Address = "127.0.0.1:0"
+		if cfg.Dir != "" {
+			dir := filepath.Join(cfg.Dir, fmt.Sprintf("node%d", i))
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("cluster: %w", err)
+			}
+			if err := writeFileAtomic(filepath.Join(dir, TokenFile), []byte(nc.APIToken+"\n"), 0o600); err != nil {
+				return nil, err
+			}
+			nc.DataDir = dir
+			nc.InMemoryStore = true
+			c.Dirs = append(c.Dirs, dir)
+		}
+		n, err := New(nc)
+		if err != nil {
+			return nil, err
+		}
+		if err := n.Start(ctx); err != nil {
+			return nil, fmt.Errorf("cluster: start node %d: %w", i, err)
+		}
+		c.Nodes = append(c.Nodes, n)
+	}
+	for i, a := range c.Nodes {
+		for _, b := range c.Nodes[:i] {
+			if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.host.Addrs()}); err != nil {
+				return nil, fmt.Errorf("cluster: connect %s to %s: %w", a.ID(), b.ID(), err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// ephemeralConfig returns a node config with fresh in-memory keys.
+func ephemeralConfig() (Config, error) {
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return Config{}, err
+	}
+	onion, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		return Config{}, err
+	}
+	tok := make([]byte, 32)
+	if _, err := rand.Read(tok); err != nil {
+		return Config{}, err
+	}
+	return Config{
+		Identity: sk,
+		OnionKey: onion,
+		APIToken: hex.EncodeToString(tok),
+		Settings: DefaultFileConfig(),
+	}, nil
+}
+
+// Close stops every node.
+func (c *Cluster) Close() error {
+	var errs []error
+	for _, n := range c.Nodes {
+		errs = append(errs, n.Close())
+	}
+	return errors.Join(errs...)
+}
