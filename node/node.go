@@ -133,6 +133,8 @@ type Node struct {
 	api      *http.Server
 	apiAddr  net.Addr
 
+	links     *links
+
 	bootstrap []peer.AddrInfo
 	wake      chan struct{} // nudges the bootstrap loop after a disconnect
 
@@ -247,8 +249,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.registerMetrics()
+	n.links = newLinks(n.host, n.log, n.handleChanMessage, n.handleChanGarbage, nil)
 	n.host.Network().Notify(&network.NotifyBundle{
 		DisconnectedF: func(_ network.Network, c network.Conn) {
+			if n.host.Network().Connectedness(c.RemotePeer()) != network.Connected {
+				n.links.drop(c.RemotePeer())
+			}
 			for _, b := range n.bootstrap {
 				if b.ID == c.RemotePeer() {
 					select {
@@ -433,6 +439,9 @@ func (n *Node) Close() error {
 			n.cancel()
 		}
 		n.wg.Wait()
+		if n.links != nil {
+			n.links.close()
+		}
 		if n.host != nil {
 			if err := n.host.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("host: %w", err))
