@@ -266,6 +266,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		},
 	})
 
+	if err = n.startGossip(runCtx); err != nil {
+		return err
+	}
 	if !n.cfg.DisableAPI {
 		if err = n.startAPI(); err != nil {
 			return err
@@ -439,6 +442,7 @@ func (n *Node) Close() error {
 			n.cancel()
 		}
 		n.wg.Wait()
+		n.stopGossip()
 		if n.links != nil {
 			n.links.close()
 		}

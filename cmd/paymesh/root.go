@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 		newPeersCmd(g),
 		newDevnetCmd(g),
 	)
+	addGraphCmds(root, g)
 	return root
 }
 
