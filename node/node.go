@@ -74,10 +74,13 @@ type Config struct {
 	InMemoryStore bool
 	// Settings are the operator's settings (config.toml plus flags).
 	Settings FileConfig
+	// Channels is the channel policy; zero fields take DefaultChannelConfig.
+	Channels ChannelConfig
 	// DisableAPI runs the node without the HTTP API.
 	DisableAPI bool
 	// Logger receives the node's logs. Nil discards them.
 	Logger *slog.Logger
+	// Gossip tunes gossip, graph sync and the graph store. Zero means defaults.
 }
 
 // Validate checks the config and fills defaults.
@@ -96,6 +99,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Channels == (ChannelConfig{}) {
+		c.Channels = DefaultChannelConfig()
 	}
 	return c.Settings.Validate()
 }
@@ -133,7 +139,7 @@ type Node struct {
 	api      *http.Server
 	apiAddr  net.Addr
 
-	links     *links
+	chans     *chanManager
 
 	bootstrap []peer.AddrInfo
 	wake      chan struct{} // nudges the bootstrap loop after a disconnect
@@ -249,12 +255,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.registerMetrics()
-	n.links = newLinks(n.host, n.log, n.handleChanMessage, n.handleChanGarbage, nil)
+	if n.chans, err = newChanManager(n); err != nil {
+		return err
+	}
+	if err = n.chans.start(); err != nil {
+		return err
+	}
 	n.host.Network().Notify(&network.NotifyBundle{
 		DisconnectedF: func(_ network.Network, c network.Conn) {
-			if n.host.Network().Connectedness(c.RemotePeer()) != network.Connected {
-				n.links.drop(c.RemotePeer())
-			}
 			for _, b := range n.bootstrap {
 				if b.ID == c.RemotePeer() {
 					select {
@@ -443,8 +451,8 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		n.stopGossip()
-		if n.links != nil {
-			n.links.close()
+		if n.chans != nil {
+			n.chans.close()
 		}
 		if n.host != nil {
 			if err := n.host.Close(); err != nil {

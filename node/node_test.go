@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,6 +56,7 @@ func startDir(t *testing.T, dir string) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Logger = testLogger(t)
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -345,6 +347,19 @@ func TestClusterConnectsAndBootstrapReconnects(t *testing.T) {
 			t.Fatalf("no reconnect to bootstrap peer; events %v", seen)
 		}
 	}
+}
+
+// testLogger logs to the test when PAYMESH_TEST_LOG names a level.
+func testLogger(t *testing.T) *slog.Logger {
+	lvl, ok := os.LookupEnv("PAYMESH_TEST_LOG")
+	if !ok {
+		return nil
+	}
+	l, err := ParseLogLevel(lvl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})).With("test", t.Name())
 }
 
 // waitConnected waits, on the host's event bus, until n is connected to p.

@@ -214,3 +214,7 @@ func (b badgerLogger) Infof(f string, a ...any) {
 func (b badgerLogger) Debugf(f string, a ...any) {
 	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
 }
+
+func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
+
+func uvarint(b []byte) (uint64, int) { return binary.Uvarint(b) }

@@ -1,0 +1,261 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/paymesh/paymesh/protocol/channel"
+)
+
+// startPair starts two nodes with on-disk stores in temp dirs and connects them.
+func startPair(t *testing.T) (a, b *Node, dirA, dirB string) {
+	t.Helper()
+	dirA, dirB = initDir(t), initDir(t)
+	a, b = startDir(t, dirA), startDir(t, dirB)
+	if _, err := b.Connect(context.Background(), a.Addrs()[0].String()); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, dirA, dirB
+}
+
+func randomPreimage(t testing.TB) channel.Hash {
+	var p channel.Hash
+	if _, err := rand.Read(p[:]); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pay sends count HTLCs of amount from -> to over ch, at most inFlight at a
+// time, and returns how many were fulfilled.
+func pay(t *testing.T, from, to *Node, ch channel.ID, count, inFlight int, amount uint64) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		settled int
+		sem     = make(chan struct{}, inFlight)
+	)
+	for range count {
+		sem <- struct{}{}
+		hash := to.AddPreimage(randomPreimage(t))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, err := from.SendHTLC(ctx, ch, amount, hash, time.Now().Add(time.Minute), nil)
+			if err != nil {
+				t.Errorf("send HTLC: %v", err)
+				return
+			}
+			if r.Preimage == nil {
+				t.Errorf("HTLC failed: %q %v", r.Reason, r.Err)
+				return
+			}
+			mu.Lock()
+			settled++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return settled
+}
+
+func channelOf(t *testing.T, n *Node, id channel.ID) ChannelInfo {
+	t.Helper()
+	ci, err := n.Channel(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ci
+}
+
+// checkAgree checks both ends see the same co-signed state and that the
+// balance invariant holds.
+func checkAgree(t *testing.T, a, b *Node, id channel.ID) (ChannelInfo, ChannelInfo) {
+	t.Helper()
+	ca, cb := channelOf(t, a, id), channelOf(t, b, id)
+	if ca.Seq != cb.Seq || ca.LocalBalance != cb.RemoteBalance || ca.RemoteBalance != cb.LocalBalance || ca.PendingAmount != cb.PendingAmount {
+		t.Fatalf("ends disagree:\n a %+v\n b %+v", ca, cb)
+	}
+	if ca.LocalBalance+ca.RemoteBalance+ca.PendingAmount != ca.Capacity {
+		t.Fatalf("invariant broken: %d + %d + %d != %d", ca.LocalBalance, ca.RemoteBalance, ca.PendingAmount, ca.Capacity)
+	}
+	return ca, cb
+}
+
+// waitSettled waits until the channel has no pending HTLC on either side
+// and both ends agree.
+func waitSettled(t *testing.T, a, b *Node, id channel.ID) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ca, cb := channelOf(t, a, id), channelOf(t, b, id)
+		if ca.PendingHTLCs == 0 && cb.PendingHTLCs == 0 && ca.Seq == cb.Seq && ca.Connected && cb.Connected {
+			checkAgree(t, a, b, id)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channel did not settle:\n a %+v\n b %+v", ca, cb)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestChannelOpenPayBothWaysCloseAudit(t *testing.T) {
+	a, b, _, _ := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := a.OpenChannel(ctx, b.ID(), 1_000_000, 400_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := checkAgree(t, a, b, id)
+	if ca.LocalBalance != 600_000 || ca.RemoteBalance != 400_000 || ca.State != "open" || !ca.Opener {
+		t.Fatalf("after open: %+v", ca)
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	var ab, ba int
+	go func() { defer wg.Done(); ab = pay(t, a, b, id, 1500, 64, 10) }()
+	go func() { defer wg.Done(); ba = pay(t, b, a, id, 1000, 64, 7) }()
+	wg.Wait()
+	if ab != 1500 || ba != 1000 {
+		t.Fatalf("settled %d a→b and %d b→a", ab, ba)
+	}
+	waitSettled(t, a, b, id)
+	ca = channelOf(t, a, id)
+	if want := uint64(600_000 - 1500*10 + 1000*7); ca.LocalBalance != want {
+		t.Fatalf("a's balance %d, want %d", ca.LocalBalance, want)
+	}
+
+	// An HTLC whose preimage the payee does not know fails back.
+	r, err := a.SendHTLC(ctx, id, 5, randomPreimage(t), time.Now().Add(time.Minute), nil)
+	if err != nil || r.Preimage != nil || string(r.Reason) != "unknown payment hash" {
+		t.Fatalf("unknown hash: %+v %v", r, err)
+	}
+	// Over the balance: refused locally with nothing changed.
+	if _, err := a.SendHTLC(ctx, id, 10_000_000, randomPreimage(t), time.Now().Add(time.Minute), nil); err == nil {
+		t.Fatal("HTLC above the balance accepted")
+	}
+
+	for _, n := range []*Node{a, b} {
+		rep, err := n.AuditChannel(id)
+		if err != nil || !rep.OK {
+			t.Fatalf("audit: %+v %v", rep, err)
+		}
+	}
+	if err := a.CloseChannel(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, b, id, "closed")
+	if ci := channelOf(t, a, id); ci.State != "closed" {
+		t.Fatalf("after close: %+v", ci)
+	}
+	if _, err := a.SendHTLC(ctx, id, 5, randomPreimage(t), time.Now().Add(time.Minute), nil); err == nil {
+		t.Fatal("HTLC accepted on a closed channel")
+	}
+}
+
+func waitState(t *testing.T, n *Node, id channel.ID, state string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for channelOf(t, n, id).State != state {
+		if time.Now().After(deadline) {
+			t.Fatalf("channel never reached %s: %+v", state, channelOf(t, n, id))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestChannelSurvivesRestartMidStream(t *testing.T) {
+	a, b, _, dirB := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id, err := a.OpenChannel(ctx, b.ID(), 1_000_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stream HTLCs and stop b in the middle.
+	var wg sync.WaitGroup
+	results := make(chan HTLCResult, 2000)
+	for i := range 2000 {
+		hash := b.AddPreimage(randomPreimage(t))
+		res, err := a.OfferHTLC(ctx, id, 3, hash, time.Now().Add(time.Minute), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); results <- <-res }()
+		if i == 1000 {
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Preimages lived in b's memory only: after the restart b knows none,
+	// so the HTLCs still pending fail back; those b fulfilled before
+	// stopping stay fulfilled.
+	b2 := startDir(t, dirB)
+	if b2.ID() != b.ID() {
+		t.Fatal("identity changed")
+	}
+	if _, err := b2.Connect(ctx, a.Addrs()[0].String()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(results)
+	settled, failed := 0, 0
+	for r := range results {
+		switch {
+		case r.Preimage != nil:
+			settled++
+		case r.Reason != nil:
+			failed++
+		default:
+			t.Fatalf("HTLC ended without an answer: %v", r.Err)
+		}
+	}
+	if settled+failed != 2000 {
+		t.Fatalf("%d settled + %d failed != 2000", settled, failed)
+	}
+	waitSettled(t, a, b2, id)
+	ca := channelOf(t, a, id)
+	if ca.RemoteBalance != uint64(settled)*3 {
+		t.Fatalf("b's balance %d, want %d for %d settled HTLCs", ca.RemoteBalance, settled*3, settled)
+	}
+	for _, n := range []*Node{a, b2} {
+		if rep, err := n.AuditChannel(id); err != nil || !rep.OK {
+			t.Fatalf("audit: %+v %v", rep, err)
+		}
+	}
+	t.Logf("%d settled before the stop, %d failed after", settled, failed)
+}
+
+func TestChannelRefusals(t *testing.T) {
+	a, b, _, _ := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.OpenChannel(ctx, a.ID(), 10, 0); err == nil {
+		t.Fatal("channel with self accepted")
+	}
+	if _, err := a.OpenChannel(ctx, b.ID(), 0, 0); err == nil {
+		t.Fatal("zero channel accepted")
+	}
+	if _, err := a.OpenChannel(ctx, b.ID(), 10, 11); err == nil {
+		t.Fatal("push above amount accepted")
+	}
+	if _, err := a.SendHTLC(ctx, channel.ID{1}, 1, channel.Hash{}, time.Now().Add(time.Minute), nil); !errors.Is(err, ErrUnknownChannel) {
+		t.Fatalf("unknown channel: %v", err)
+	}
+	_ = peer.ID("")
+}

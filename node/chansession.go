@@ -1,0 +1,598 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/paymesh/paymesh/protocol/channel"
+	"github.com/paymesh/paymesh/protocol/wire"
+	"github.com/paymesh/paymesh/store"
+)
+
+// A peerSession owns every channel this node has with one peer, and the
+// stream that carries them. One goroutine runs it: peer messages, local
+// operations and stream events all arrive on its inbox, so the channel
+// machines (which are not safe for concurrent use) need no locks.
+//
+// The loop is a group commit. It takes whatever has queued up (up to
+// sessionBatch items), steps every machine, asks each touched machine to
+// Commit, appends all their records to Badger in one synced transaction,
+// and only then sends the messages: persist before send, one fsync for many
+// HTLC updates.
+const (
+	sessionInbox   = 4096
+	sessionBatch   = 1024
+	compactAfter   = 4096 // live records before a channel's log is compacted
+	maxStepStrikes = 5    // consecutive bad messages before a channel is aborted
+	sessionTick    = 500 * time.Millisecond
+)
+
+type itemKind uint8
+
+const (
+	itemMsg itemKind = iota + 1
+	itemStreamUp
+	itemStreamDown
+	itemOp
+)
+
+type sessItem struct {
+	kind itemKind
+	cs   *chanStream
+	msg  *wire.ChanMessage
+	err  error
+	op   func(*peerSession)
+}
+
+// chanEntry is one channel of the session.
+type chanEntry struct {
+	m       *channel.Machine
+	strikes int
+	// live counts records appended since the log's base, for compaction.
+	live uint64
+	// settled is set once the Settlement has paid out the channel.
+	settled bool
+}
+
+// HTLCResult is how an HTLC offered by this node ended.
+type HTLCResult struct {
+	// Preimage is set when the peer fulfilled the HTLC.
+	Preimage *channel.Hash
+	// Reason is the peer's failure reason (an onion error) when it failed
+	// the HTLC; Err is set when the HTLC ended without an answer from the
+	// peer (the channel failed).
+	Reason []byte
+	Err    error
+}
+
+type htlcKey struct {
+	ch channel.ID
+	id uint64
+}
+
+type peerSession struct {
+	mgr   *chanManager
+	peer  peer.ID
+	log   *slog.Logger
+	inbox chan sessItem
+	kick  chan struct{} // the peer connected: try to open a stream now
+	store *store.ChannelLog
+
+	// Owned by the loop goroutine.
+	chans        map[channel.ID]*chanEntry
+	cur          *chanStream
+	backoff      time.Duration
+	nextDial     time.Time
+	dialing      bool
+	later        []func(*peerSession) // operations for the next round
+	openWaiters  map[channel.ID][]chan error
+	closeWaiters map[channel.ID][]chan error
+	htlcWaiters  map[htlcKey]chan HTLCResult
+
+	// Per round.
+	outs    map[channel.ID]*channel.Output
+	touched []channel.ID
+}
+
+func newPeerSession(mgr *chanManager, p peer.ID) *peerSession {
+	return &peerSession{
+		mgr:          mgr,
+		peer:         p,
+		log:          mgr.log.With("peer", p),
+		inbox:        make(chan sessItem, sessionInbox),
+		kick:         make(chan struct{}, 1),
+		store:        mgr.store.Channels(),
+		chans:        make(map[channel.ID]*chanEntry),
+		openWaiters:  make(map[channel.ID][]chan error),
+		closeWaiters: make(map[channel.ID][]chan error),
+		htlcWaiters:  make(map[htlcKey]chan HTLCResult),
+		outs:         make(map[channel.ID]*channel.Output),
+	}
+}
+
+// post queues an item; it fails only when the node is shutting down.
+func (s *peerSession) post(it sessItem) error {
+	select {
+	case s.inbox <- it:
+		return nil
+	case <-s.mgr.ctx.Done():
+		return ErrStopped
+	}
+}
+
+// do runs f inside the session loop and waits for it.
+func (s *peerSession) do(ctx context.Context, f func(*peerSession)) error {
+	done := make(chan struct{})
+	if err := s.post(sessItem{kind: itemOp, op: func(s *peerSession) { f(s); close(done) }}); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.mgr.ctx.Done():
+		return ErrStopped
+	}
+}
+
+func (s *peerSession) run() {
+	ctx := s.mgr.ctx
+	tick := time.NewTicker(sessionTick)
+	defer tick.Stop()
+	defer func() {
+		if s.cur != nil {
+			s.cur.close()
+		}
+	}()
+	s.ensureStream(time.Now())
+	batch := make([]sessItem, 0, sessionBatch)
+	for {
+		batch = batch[:0]
+		if len(s.later) == 0 {
+			select {
+			case it := <-s.inbox:
+				batch = append(batch, it)
+			case <-tick.C:
+				s.onTick(time.Now())
+			case <-s.kick:
+				s.nextDial = time.Time{}
+				s.ensureStream(time.Now())
+			case <-ctx.Done():
+				return
+			}
+		}
+	drain:
+		for len(batch) < sessionBatch {
+			select {
+			case it := <-s.inbox:
+				batch = append(batch, it)
+			default:
+				break drain
+			}
+		}
+		now := time.Now()
+		later := s.later
+		s.later = nil
+		for _, f := range later {
+			f(s)
+		}
+		for _, it := range batch {
+			s.handle(it, now)
+		}
+		s.flush(now)
+	}
+}
+
+func (s *peerSession) handle(it sessItem, now time.Time) {
+	switch it.kind {
+	case itemMsg:
+		if it.cs == s.cur {
+			s.onMessage(it.msg, now)
+		}
+	case itemStreamUp:
+		s.onStreamUp(it.cs)
+	case itemStreamDown:
+		if it.cs == s.cur {
+			s.log.Debug("channel stream down", "err", it.err)
+			s.endEpoch()
+			s.backoff = 0
+			s.nextDial = now.Add(s.mgr.redialDelay())
+		}
+	case itemOp:
+		it.op(s)
+	}
+}
+
+// apply merges a machine's output into this round's.
+func (s *peerSession) apply(id channel.ID, out channel.Output) {
+	if out.Empty() {
+		if _, ok := s.outs[id]; !ok {
+			s.outs[id] = &channel.Output{}
+			s.touched = append(s.touched, id)
+		}
+		return
+	}
+	o, ok := s.outs[id]
+	if !ok {
+		o = &channel.Output{}
+		s.outs[id] = o
+		s.touched = append(s.touched, id)
+	}
+	o.Merge(out)
+}
+
+// flush ends a round: commit every touched channel, persist all records in
+// one synced transaction, then send, then handle events.
+func (s *peerSession) flush(now time.Time) {
+	if len(s.touched) == 0 {
+		return
+	}
+	for _, id := range s.touched {
+		e := s.chans[id]
+		if e == nil || e.m.Failed() != nil || e.m.State() == nil {
+			continue
+		}
+		out, err := e.m.Commit()
+		if err != nil {
+			s.log.Debug("commit", "channel", id, "err", err)
+			continue
+		}
+		s.outs[id].Merge(out)
+	}
+	appends := make([]store.ChannelAppend, 0, len(s.touched))
+	for _, id := range s.touched {
+		out := s.outs[id]
+		e := s.chans[id]
+		if len(out.Records) == 0 || e == nil {
+			continue
+		}
+		a := store.ChannelAppend{ID: id, Records: make([][]byte, 0, len(out.Records))}
+		for _, r := range out.Records {
+			b, err := r.Marshal()
+			if err != nil {
+				s.log.Error("marshal channel record", "channel", id, "err", err)
+				s.resetRound()
+				return
+			}
+			a.Records = append(a.Records, b)
+		}
+		e.live += uint64(len(a.Records))
+		if e.live >= compactAfter {
+			snap, err := e.m.Snapshot().Marshal()
+			if err == nil {
+				a.Compact = snap
+				e.live = 1
+				if ss := e.m.State(); ss != nil {
+					a.Checkpoint, a.CheckpointSeq = encodeCheckpoint(ss), ss.State.Seq
+				}
+			}
+		}
+		appends = append(appends, a)
+	}
+	if len(appends) > 0 {
+		t0 := time.Now()
+		if err := s.store.Append(appends); err != nil {
+			// Nothing of this round may be sent: the peer would hold
+			// signatures this node forgot. Rebuild from disk and start a
+			// new epoch.
+			s.log.Error("persist channel records; reloading channels from disk", "err", err)
+			s.resetRound()
+			s.reload()
+			return
+		}
+		s.mgr.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
+	}
+	var msgs []*wire.ChanMessage
+	for _, id := range s.touched {
+		msgs = append(msgs, s.outs[id].Messages...)
+	}
+	if len(msgs) > 0 && s.cur != nil {
+		s.cur.send(msgs...)
+	}
+	type chanEvent struct {
+		id channel.ID
+		ev channel.Event
+	}
+	var events []chanEvent
+	for _, id := range s.touched {
+		for _, ev := range s.outs[id].Events {
+			events = append(events, chanEvent{id, ev})
+		}
+	}
+	s.resetRound()
+	for _, ce := range events {
+		s.onEvent(ce.id, ce.ev, now)
+	}
+}
+
+func (s *peerSession) resetRound() {
+	clear(s.outs)
+	s.touched = s.touched[:0]
+}
+
+// reload rebuilds every machine of the session from the store.
+func (s *peerSession) reload() {
+	if s.cur != nil {
+		s.endEpoch()
+	}
+	for id := range s.chans {
+		m, live, err := s.mgr.restore(s.store, id)
+		if err != nil {
+			s.log.Error("reload channel", "channel", id, "err", err)
+			delete(s.chans, id)
+			continue
+		}
+		s.chans[id] = &chanEntry{m: m, live: live}
+	}
+}
+
+func (s *peerSession) onMessage(msg *wire.ChanMessage, now time.Time) {
+	if len(msg.GetChannelId()) != 32 {
+		s.log.Debug("message with a malformed channel id", "len", len(msg.GetChannelId()))
+		s.mgr.metrics.badMessages.Inc()
+		return
+	}
+	id := channel.ID(msg.GetChannelId())
+	e := s.chans[id]
+	if e == nil {
+		if open := msg.GetOpen(); open != nil {
+			s.onOpen(id, msg)
+			return
+		}
+		if msg.GetError() == nil {
+			s.send(&wire.ChanMessage{ChannelId: id[:], Body: &wire.ChanMessage_Error{Error: &wire.ChanError{Reason: "unknown channel"}}})
+		}
+		return
+	}
+	out, err := e.m.Step(msg, now)
+	if err != nil {
+		e.strikes++
+		s.mgr.metrics.badMessages.Inc()
+		s.log.Warn("rejected channel message", "channel", id, "err", err, "strikes", e.strikes)
+		if e.strikes >= maxStepStrikes {
+			s.apply(id, e.m.Abort(fmt.Sprintf("peer sent %d bad messages in a row; last: %v", e.strikes, err)))
+		}
+		return
+	}
+	e.strikes = 0
+	s.apply(id, out)
+}
+
+// onOpen decides on a peer's channel proposal.
+func (s *peerSession) onOpen(id channel.ID, msg *wire.ChanMessage) {
+	reject := func(reason string) {
+		s.log.Info("refused channel", "channel", id, "reason", reason)
+		s.send(&wire.ChanMessage{ChannelId: id[:], Body: &wire.ChanMessage_Error{Error: &wire.ChanError{Reason: reason}}})
+	}
+	p, err := channel.ParseOpen(msg.GetOpen())
+	if err != nil {
+		reject(err.Error())
+		return
+	}
+	if p.ID() != id {
+		reject("channel id does not match its parameters")
+		return
+	}
+	peerKey, err := ed25519Key(s.peer)
+	if err != nil || !peerKey.Equal(p.Keys[channel.Opener]) {
+		reject("opener key is not the key of the peer that sent the proposal")
+		return
+	}
+	if !s.mgr.pub.Equal(p.Keys[channel.Acceptor]) {
+		reject("acceptor key is not this node's key")
+		return
+	}
+	if err := s.mgr.acceptable(p); err != nil {
+		reject(err.Error())
+		return
+	}
+	if len(s.chans) >= maxChannelsPerPeer {
+		reject("too many channels with this node")
+		return
+	}
+	m, out, err := channel.Accept(s.mgr.machineConfig(), msg)
+	if err != nil {
+		reject(err.Error())
+		return
+	}
+	s.chans[id] = &chanEntry{m: m}
+	s.mgr.index(id, s)
+	s.apply(id, out)
+}
+
+func (s *peerSession) send(msgs ...*wire.ChanMessage) {
+	if s.cur != nil {
+		s.cur.send(msgs...)
+	}
+}
+
+func (s *peerSession) onEvent(id channel.ID, ev channel.Event, now time.Time) {
+	e := s.chans[id]
+	switch ev.Kind {
+	case channel.EventOpened:
+		p := e.m.Params()
+		s.mgr.deposit(id, &p)
+		for _, w := range s.openWaiters[id] {
+			w <- nil
+		}
+		delete(s.openWaiters, id)
+		s.log.Info("channel open", "channel", id, "capacity", p.Capacity())
+		s.mgr.hooks.opened(s.peer, e.m)
+	case channel.EventHTLCAdded:
+		s.mgr.metrics.htlcsReceived.Inc()
+		s.mgr.hooks.incoming(s, id, ev.HTLC, now)
+	case channel.EventHTLCFulfilled:
+		s.mgr.metrics.htlcsSettled.Inc()
+		pre := ev.Preimage
+		s.resolve(htlcKey{id, ev.HTLC.ID}, HTLCResult{Preimage: &pre})
+	case channel.EventHTLCFailed:
+		s.mgr.metrics.htlcsFailed.Inc()
+		s.resolve(htlcKey{id, ev.HTLC.ID}, HTLCResult{Reason: ev.Reason})
+	case channel.EventClosed:
+		s.settle(id, e, ev.State)
+		for _, w := range s.closeWaiters[id] {
+			w <- nil
+		}
+		delete(s.closeWaiters, id)
+		s.log.Info("channel closed", "channel", id)
+		s.mgr.hooks.closed(s.peer, e.m)
+	case channel.EventFailed:
+		s.log.Warn("channel failed", "channel", id, "err", ev.Err)
+		if ss := e.m.State(); ss != nil {
+			s.settle(id, e, ss)
+		}
+		for k, w := range s.htlcWaiters {
+			if k.ch == id {
+				w <- HTLCResult{Err: fmt.Errorf("channel failed: %w", ev.Err)}
+				delete(s.htlcWaiters, k)
+			}
+		}
+		for _, ws := range [][]chan error{s.openWaiters[id], s.closeWaiters[id]} {
+			for _, w := range ws {
+				w <- fmt.Errorf("channel failed: %w", ev.Err)
+			}
+		}
+		delete(s.openWaiters, id)
+		delete(s.closeWaiters, id)
+		s.mgr.hooks.closed(s.peer, e.m)
+	}
+}
+
+func (s *peerSession) resolve(k htlcKey, r HTLCResult) {
+	if w, ok := s.htlcWaiters[k]; ok {
+		w <- r
+		delete(s.htlcWaiters, k)
+	}
+	s.mgr.hooks.resolved(k.ch, k.id, r)
+}
+
+func (s *peerSession) settle(id channel.ID, e *chanEntry, ss *channel.SignedState) {
+	if e.settled {
+		return
+	}
+	p := e.m.Params()
+	if err := s.mgr.settlement.Settle(id, p.Keys, ss); err != nil {
+		s.log.Error("settle channel", "channel", id, "err", err)
+		return
+	}
+	e.settled = true
+}
+
+// onTick fails incoming HTLCs nobody resolved before their expiry, aborts
+// channels whose peer leaves our HTLCs pending past expiry, and redials.
+func (s *peerSession) onTick(now time.Time) {
+	nowMS := now.UnixMilli()
+	for id, e := range s.chans {
+		if e.m.Failed() != nil || e.m.State() == nil || e.m.Closed() {
+			continue
+		}
+		for _, h := range e.m.IncomingPending() {
+			if h.Expiry-nowMS < s.mgr.failMargin.Milliseconds() && !s.mgr.hooks.holds(id, h) {
+				out, err := e.m.FailHTLC(h.ID, s.mgr.expiredReason(h))
+				if err == nil {
+					s.apply(id, out)
+				}
+			}
+		}
+		if ss := e.m.State(); ss != nil && s.cur != nil {
+			for _, h := range ss.State.HTLCs {
+				if h.Offerer == e.m.Side() && nowMS > h.Expiry+s.mgr.abortGrace.Milliseconds() {
+					s.apply(id, e.m.Abort(fmt.Sprintf("peer left HTLC %d pending %v past its expiry", h.ID, s.mgr.abortGrace)))
+					break
+				}
+			}
+		}
+	}
+	s.ensureStream(now)
+	s.flush(now)
+}
+
+// onStreamUp adopts a new stream, or refuses it when a preferred one is up.
+func (s *peerSession) onStreamUp(cs *chanStream) {
+	if cs.outbound {
+		s.dialing = false
+	}
+	if s.cur != nil && s.cur != cs {
+		if !s.prefer(cs, s.cur) {
+			cs.close()
+			return
+		}
+		s.endEpoch()
+	}
+	s.cur = cs
+	s.backoff = 0
+	s.mgr.startStream(s, cs)
+	s.mgr.rememberAddrs(s.peer)
+	for id, e := range s.chans {
+		s.apply(id, e.m.Reconnect())
+	}
+}
+
+// prefer reports whether stream a should replace stream b: the one opened
+// by the node with the smaller peer id wins; between two streams opened by
+// the same node, the newer wins (the older one is dead on that side).
+func (s *peerSession) prefer(a, b *chanStream) bool {
+	oa, ob := a.openerID(s.mgr.self), b.openerID(s.mgr.self)
+	if oa == ob {
+		return a.opened.After(b.opened)
+	}
+	return oa < ob
+}
+
+func (s *peerSession) endEpoch() {
+	s.cur.close()
+	s.cur = nil
+	for _, e := range s.chans {
+		e.m.Disconnect()
+	}
+}
+
+// ensureStream opens a stream to the peer when there are channels to carry
+// and none is up, dialing the peer first if needed, with backoff.
+func (s *peerSession) ensureStream(now time.Time) {
+	if s.cur != nil || s.dialing || len(s.chans) == 0 || now.Before(s.nextDial) {
+		return
+	}
+	active := false
+	for _, e := range s.chans {
+		if e.m.Failed() == nil && !e.m.Closed() {
+			active = true
+			break
+		}
+	}
+	if !active {
+		return
+	}
+	s.dialing = true
+	s.backoff = min(max(2*s.backoff, time.Second), time.Minute)
+	s.nextDial = now.Add(s.backoff)
+	s.mgr.openStream(s)
+}
+
+// ErrStopped is returned by operations on a node that is shutting down.
+var ErrStopped = errors.New("node is stopping")
+
+// maxChannelsPerPeer bounds the channels one peer may open with this node.
+const maxChannelsPerPeer = 64
+
+func ed25519Key(p peer.ID) (ed25519.PublicKey, error) {
+	pk, err := p.ExtractPublicKey()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := pk.Raw()
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("peer %s has no Ed25519 key", p)
+	}
+	return ed25519.PublicKey(raw), nil
+}

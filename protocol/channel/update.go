@@ -1,0 +1,169 @@
+package channel
+
+import (
+	"fmt"
+
+	"github.com/paymesh/paymesh/protocol/wire"
+)
+
+// Size limits on update contents.
+const (
+	// MaxOnionSize bounds an HTLC's onion packet.
+	MaxOnionSize = 4096
+	// MaxReasonSize bounds a fail reason and an error text.
+	MaxReasonSize = 1024
+)
+
+// UpdateKind is the kind of a channel update.
+type UpdateKind uint8
+
+// Update kinds.
+const (
+	UpdateAdd UpdateKind = iota + 1
+	UpdateFulfill
+	UpdateFail
+)
+
+// update is one entry of a side's update stream. For UpdateAdd, htlc is the
+// new HTLC (offered by the sender); for UpdateFulfill and UpdateFail,
+// htlc.Offerer and htlc.ID name an HTLC offered by the other side.
+type update struct {
+	kind     UpdateKind
+	index    uint64 // position in the sender's stream, from 1
+	htlc     HTLC
+	preimage Hash
+	reason   []byte
+}
+
+// wireUpdate is the common shape of the three update messages.
+func (u *update) toWire() *wire.ChanUpdate {
+	switch u.kind {
+	case UpdateAdd:
+		h := &u.htlc
+		return &wire.ChanUpdate{Kind: &wire.ChanUpdate_Add{Add: &wire.ChanAddHTLC{
+			UpdateIndex: u.index, HtlcId: h.ID, Amount: h.Amount,
+			PaymentHash: h.PaymentHash[:], ExpiryUnixMs: h.Expiry, Onion: h.Onion,
+		}}}
+	case UpdateFulfill:
+		return &wire.ChanUpdate{Kind: &wire.ChanUpdate_Fulfill{Fulfill: &wire.ChanFulfillHTLC{
+			UpdateIndex: u.index, HtlcId: u.htlc.ID, Preimage: u.preimage[:],
+		}}}
+	default:
+		return &wire.ChanUpdate{Kind: &wire.ChanUpdate_Fail{Fail: &wire.ChanFailHTLC{
+			UpdateIndex: u.index, HtlcId: u.htlc.ID, Reason: u.reason,
+		}}}
+	}
+}
+
+// message wraps u as a channel message.
+func (u *update) message(id ID) *wire.ChanMessage {
+	m := &wire.ChanMessage{ChannelId: id[:]}
+	switch k := u.toWire().Kind.(type) {
+	case *wire.ChanUpdate_Add:
+		m.Body = &wire.ChanMessage_Add{Add: k.Add}
+	case *wire.ChanUpdate_Fulfill:
+		m.Body = &wire.ChanMessage_Fulfill{Fulfill: k.Fulfill}
+	case *wire.ChanUpdate_Fail:
+		m.Body = &wire.ChanMessage_Fail{Fail: k.Fail}
+	}
+	return m
+}
+
+func addFromWire(sender Side, a *wire.ChanAddHTLC) (update, error) {
+	if len(a.PaymentHash) != 32 {
+		return update{}, fmt.Errorf("%w: payment hash of %d bytes", ErrBadMessage, len(a.PaymentHash))
+	}
+	if len(a.Onion) > MaxOnionSize {
+		return update{}, fmt.Errorf("%w: onion of %d bytes", ErrBadMessage, len(a.Onion))
+	}
+	u := update{kind: UpdateAdd, index: a.UpdateIndex, htlc: HTLC{
+		Offerer: sender, ID: a.HtlcId, Amount: a.Amount, Expiry: a.ExpiryUnixMs,
+		Onion: append([]byte(nil), a.Onion...),
+	}}
+	copy(u.htlc.PaymentHash[:], a.PaymentHash)
+	u.htlc.OnionHash = onionHash(u.htlc.Onion)
+	return u, nil
+}
+
+func fulfillFromWire(sender Side, f *wire.ChanFulfillHTLC) (update, error) {
+	if len(f.Preimage) != 32 {
+		return update{}, fmt.Errorf("%w: preimage of %d bytes", ErrBadMessage, len(f.Preimage))
+	}
+	u := update{kind: UpdateFulfill, index: f.UpdateIndex, htlc: HTLC{Offerer: sender.Other(), ID: f.HtlcId}}
+	copy(u.preimage[:], f.Preimage)
+	return u, nil
+}
+
+func failFromWire(sender Side, f *wire.ChanFailHTLC) (update, error) {
+	if len(f.Reason) > MaxReasonSize {
+		return update{}, fmt.Errorf("%w: fail reason of %d bytes", ErrBadMessage, len(f.Reason))
+	}
+	return update{kind: UpdateFail, index: f.UpdateIndex, htlc: HTLC{Offerer: sender.Other(), ID: f.HtlcId},
+		reason: append([]byte(nil), f.Reason...)}, nil
+}
+
+// updateFromRecord decodes a stored update sent by sender.
+func updateFromRecord(sender Side, w *wire.ChanUpdate) (update, error) {
+	switch k := w.GetKind().(type) {
+	case *wire.ChanUpdate_Add:
+		return addFromWire(sender, k.Add)
+	case *wire.ChanUpdate_Fulfill:
+		return fulfillFromWire(sender, k.Fulfill)
+	case *wire.ChanUpdate_Fail:
+		return failFromWire(sender, k.Fail)
+	}
+	return update{}, fmt.Errorf("%w: empty update", ErrBadMessage)
+}
+
+// updateLog is one side's stream of updates not yet covered by the latest
+// co-signed state: entries[i].index == base+1+i.
+type updateLog struct {
+	base    uint64
+	entries []update
+}
+
+// end is the index of the last update received or sent.
+func (l *updateLog) end() uint64 { return l.base + uint64(len(l.entries)) }
+
+// between returns the updates with index in (from, to]; from >= l.base and
+// to <= l.end() are the caller's duty.
+func (l *updateLog) between(from, to uint64) []update {
+	return l.entries[from-l.base : to-l.base]
+}
+
+// trim drops the updates with index <= upTo.
+func (l *updateLog) trim(upTo uint64) {
+	if upTo <= l.base {
+		return
+	}
+	k := upTo - l.base
+	// Copy so that the backing array of a long-lived log does not grow
+	// without bound.
+	l.entries = append([]update(nil), l.entries[k:]...)
+	l.base = upTo
+}
+
+// flow summarises one side's updates beyond the latest co-signed state, so
+// new updates are checked in O(1): as if every uncommitted add were already
+// in the state and no uncommitted removal were. Any state built from a
+// prefix of the updates is then within balance and limits.
+type flow struct {
+	adds      uint64              // uncommitted adds
+	addAmount uint64              // their total amount
+	nextID    uint64              // id of the side's next HTLC
+	removed   map[uint64]struct{} // ids of the other side's HTLCs this side removed
+}
+
+func (f *flow) apply(u *update) {
+	switch u.kind {
+	case UpdateAdd:
+		f.adds++
+		f.addAmount += u.htlc.Amount
+		f.nextID = u.htlc.ID + 1
+	default:
+		if f.removed == nil {
+			f.removed = make(map[uint64]struct{})
+		}
+		f.removed[u.htlc.ID] = struct{}{}
+	}
+}
