@@ -60,6 +60,7 @@ func (n *Node) apiHandler() http.Handler {
 	mux.HandleFunc("POST "+api.PathPeersConnect, n.handleConnect)
 	mux.HandleFunc("POST "+api.PathPeersDiscon, n.handleDisconnect)
 	n.registerGraphAPI(mux)
+	n.registerChannelAPI(mux)
 	mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
 	return n.authenticate(mux)
 }

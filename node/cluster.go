@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/paymesh/paymesh/protocol/channel"
 )
 
 // ClusterConfig describes a set of nodes run in one process on loopback:
@@ -125,4 +128,35 @@ func (c *Cluster) Close() error {
 		errs = append(errs, n.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// OpenRing opens a channel from every node to the next (the last to the
+// first), each funded with amount of which push goes to the other side, so
+// that payments can flow both ways around the ring. With two nodes it opens
+// one channel.
+func (c *Cluster) OpenRing(ctx context.Context, amount, push uint64) ([]channel.ID, error) {
+	n := len(c.Nodes)
+	if n < 2 {
+		return nil, nil
+	}
+	pairs := n
+	if n == 2 {
+		pairs = 1
+	}
+	ids := make([]channel.ID, pairs)
+	errs := make([]error, pairs)
+	var wg sync.WaitGroup
+	for i := range pairs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, b := c.Nodes[i], c.Nodes[(i+1)%n]
+			ids[i], errs[i] = a.OpenChannel(ctx, b.ID(), amount, push)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("open channel %d→%d: %w", i, (i+1)%n, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return ids, errors.Join(errs...)
 }

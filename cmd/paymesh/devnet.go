@@ -14,15 +14,16 @@ import (
 
 func newDevnetCmd(g *globals) *cobra.Command {
 	var (
-		nodes    int
-		dir      string
-		logLevel string
+		channelAmount uint64
+		nodes         int
+		dir           string
+		logLevel      string
 	)
 	cmd := &cobra.Command{
 		Use:   "devnet",
 		Short: "Run a local network of real nodes in one process until Ctrl-C",
 		Long: `Start N real paymesh nodes in this process: real libp2p on loopback,
-in-memory Badger, all connected to each other. Each node gets a directory
+in-memory Badger, all connected to each other, with channels in a ring. Each node gets a directory
 holding its api.addr and api.token, so every client command works against it:
 
   paymesh status --datadir DIR/node0`,
@@ -48,6 +49,10 @@ holding its api.addr and api.token, so every client command works against it:
 				return err
 			}
 			defer cl.Close()
+			chans, err := cl.OpenRing(ctx, channelAmount, channelAmount/2)
+			if err != nil {
+				return err
+			}
 			type row struct {
 				Node    int    `json:"node"`
 				PeerID  string `json:"peer_id"`
@@ -71,6 +76,12 @@ holding its api.addr and api.token, so every client command works against it:
 					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Node, r.PeerID, r.Addr, r.API)
 				}
 				tw.Flush()
+				if len(chans) > 0 {
+					fprintf(w, "\n%d channels in a ring, each %d with half pushed to the far side:\n", len(chans), channelAmount)
+					for i, id := range chans {
+						fprintf(w, "  node%d ↔ node%d  %s\n", i, (i+1)%len(cl.Nodes), id)
+					}
+				}
 				fprintf(w, "\ntry:  go run ./cmd/paymesh status --datadir %s\nCtrl-C to stop.\n", rows[0].DataDir)
 			})
 			if err != nil {
@@ -82,6 +93,7 @@ holding its api.addr and api.token, so every client command works against it:
 		},
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 5, "number of nodes")
+	cmd.Flags().Uint64Var(&channelAmount, "channel-amount", 1_000_000_000, "funding of each devnet channel")
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the nodes' api.addr/api.token (default: a temp dir removed on exit)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level")
 	return cmd

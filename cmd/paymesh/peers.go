@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -101,4 +100,3 @@ func newPeersCmd(g *globals) *cobra.Command {
 	})
 	return cmd
 }
-

@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newStatusCmd(g),
 		newPeersCmd(g),
 		newDevnetCmd(g),
+		newChannelCmd(g),
 	)
 	addGraphCmds(root, g)
 	return root

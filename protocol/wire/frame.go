@@ -35,15 +35,9 @@ func NewFrameReader(r io.Reader, max int) *FrameReader {
 // ReadFrame reads the next frame's raw bytes. The returned slice is valid
 // until the next call.
 func (fr *FrameReader) ReadFrame() ([]byte, error) {
-	n, err := binary.ReadUvarint(fr.r)
+	n, err := fr.readLength()
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: truncated length prefix", ErrBadFrame)
-		}
-		return nil, fmt.Errorf("%w: %w", ErrBadFrame, err)
+		return nil, err
 	}
 	if n > uint64(fr.max) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, fr.max)
@@ -59,6 +53,30 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 		return nil, err
 	}
 	return fr.buf, nil
+}
+
+// readLength reads the unsigned-varint length prefix. I/O errors pass
+// through unchanged (io.EOF before the first byte); a prefix cut short or
+// longer than ten bytes is ErrBadFrame.
+func (fr *FrameReader) readLength() (uint64, error) {
+	var x uint64
+	for i := range binary.MaxVarintLen64 {
+		b, err := fr.r.ReadByte()
+		if err != nil {
+			if i > 0 && errors.Is(err, io.EOF) {
+				return 0, fmt.Errorf("%w: truncated length prefix", ErrBadFrame)
+			}
+			return 0, err
+		}
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				break
+			}
+			return x | uint64(b)<<(7*i), nil
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+	}
+	return 0, fmt.Errorf("%w: length prefix overflows 64 bits", ErrBadFrame)
 }
 
 // ReadMsg reads the next frame and unmarshals it into m.
