@@ -139,7 +139,7 @@ type Node struct {
 	api      *http.Server
 	apiAddr  net.Addr
 
-	chans  *chanManager
+	chans *chanManager
 
 	bootstrap []peer.AddrInfo
 	wake      chan struct{} // nudges the bootstrap loop after a disconnect
