@@ -70,7 +70,8 @@
 // reserve) are fixed per direction in Params at open. Expiry is unix
 // milliseconds. A local fulfill is refused from the expiry on; a peer's
 // add or fulfill is accepted up to Config.ExpiryGrace after the expiry,
-// to absorb latency and clock skew. An expired HTLC can always be failed.
+// to absorb latency and clock skew; no HTLC may expire more than
+// MaxExpiryDelta ahead. An expired HTLC can always be failed.
 //
 // # Connections, crashes and re-establish
 //
@@ -98,7 +99,9 @@
 // ErrStateMismatch, ErrInsufficientBalance, ErrLimit, ErrDuplicateHTLC,
 // ErrUnknownHTLC, ErrBadPreimage, ErrExpired, ErrClosing, ErrUnknownChannel,
 // ErrBadMessage, ...). A node typically drops the stream on an error and
-// re-establishes later, or gives up with Abort. A channel fails (with
+// re-establishes later; a peer that sends the same bad message again after
+// re-establishing will never get past it: give up with Abort. Abort also
+// when OfferedExpired reports HTLCs the peer leaves pending past expiry. A channel fails (with
 // EventFailed and a RecordFailed) when the histories diverge, when the
 // peer sends ChanError, or on Abort; what remains then is to settle the
 // latest co-signed state through the Settlement.

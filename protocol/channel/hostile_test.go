@@ -139,6 +139,11 @@ func TestHostileMessages(t *testing.T) {
 		{"expired HTLC", func(t *testing.T, p *pair) *wire.ChanMessage {
 			return addMsg(p, 2, 1, 10, p.now.Add(-2*time.Hour)) // beyond the 1 h grace
 		}, ErrExpired},
+		{"expiry too far ahead", func(t *testing.T, p *pair) *wire.ChanMessage {
+			m := addMsg(p, 2, 1, 10, p.now)
+			m.GetAdd().ExpiryUnixMs = math.MaxInt64
+			return m
+		}, ErrLimit},
 		{"wrong preimage", func(t *testing.T, p *pair) *wire.ChanMessage {
 			bad := good
 			bad[0] ^= 1
@@ -262,6 +267,12 @@ func TestLocalRules(t *testing.T) {
 	}
 	if _, err := a.Fulfill(5, pre2, p.now); !errors.Is(err, ErrUnknownHTLC) {
 		t.Errorf("unknown HTLC: %v", err)
+	}
+	if got := b.OfferedExpired(p.now.Add(time.Minute + time.Hour + time.Millisecond)); len(got) != 1 || got[0].ID != 0 || got[0].Offerer != Acceptor {
+		t.Errorf("offered expired: %+v", got)
+	}
+	if got := b.OfferedExpired(p.now.Add(time.Minute + time.Hour)); len(got) != 0 {
+		t.Errorf("offered expired within grace: %+v", got)
 	}
 	// An expired HTLC can still be failed, once.
 	p.now = p.now.Add(2 * time.Minute)

@@ -181,6 +181,24 @@ func (m *Machine) IncomingPending() []HTLC {
 	return hs
 }
 
+// OfferedExpired returns the HTLCs we offered that are still pending at
+// now, past their expiry plus the grace, and not being removed by the
+// peer. Only the peer can fail them: if it does not, the node should Abort
+// the channel and settle the latest co-signed state, which refunds them.
+func (m *Machine) OfferedExpired(now time.Time) []HTLC {
+	if m.cur == nil {
+		return nil
+	}
+	var hs []HTLC
+	ms := now.UnixMilli()
+	for _, h := range m.cur.State.HTLCs {
+		if _, removing := m.flows[m.me.Other()].removed[h.ID]; h.Offerer == m.me && !removing && ms > h.Expiry+m.grace {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}
+
 // usable returns why no update may be made, or nil.
 func (m *Machine) usable() error {
 	switch {
@@ -283,6 +301,8 @@ func (m *Machine) checkAdd(s Side, u *update, now int64) error {
 		return fmt.Errorf("%w: %s HTLC %d, next is %d", ErrBadSequence, s, h.ID, f.nextID)
 	case h.Amount < lim.MinHTLC || h.Amount > lim.MaxHTLC:
 		return fmt.Errorf("%w: amount %d outside [%d, %d]", ErrLimit, h.Amount, lim.MinHTLC, lim.MaxHTLC)
+	case h.Expiry > now+MaxExpiryDelta.Milliseconds():
+		return fmt.Errorf("%w: expiry %d more than %s ahead", ErrLimit, h.Expiry, MaxExpiryDelta)
 	case s == m.me && h.Expiry <= now || s != m.me && h.Expiry+m.grace <= now:
 		// A peer's add may have expired in transit: within the grace, the
 		// payee just fails it.

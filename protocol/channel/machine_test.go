@@ -109,4 +109,13 @@ func TestAddFulfillFail(t *testing.T) {
 	if p.n[0].m.State().Hash != p.n[1].m.State().Hash {
 		t.Fatal("states differ")
 	}
+	// The last record of each side is the co-signed state it holds.
+	for s := Side(0); s < 2; s++ {
+		store := p.n[s].store
+		last := store[len(store)-1]
+		h, ok := last.StateHash()
+		if last.Kind() != RecordCoSigned || !ok || h != p.n[s].m.State().Hash || last.Seq() != p.n[s].m.State().State.Seq {
+			t.Fatalf("%s: last record %s seq %d", s, last.Kind(), last.Seq())
+		}
+	}
 }

@@ -14,6 +14,8 @@ import (
 // one synced write for all records, then all messages. Sending a message
 // before its output's records are durable breaks the crash-safety
 // guarantee: a peer could hold a signature or preimage the node forgot.
+// The records of one Output (or of merged Outputs) must be written
+// atomically. Outputs share memory with the machine: read, don't modify.
 type Output struct {
 	Records  []Record
 	Messages []*wire.ChanMessage

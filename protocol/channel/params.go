@@ -136,7 +136,8 @@ func (p *Params) openMsg(sig []byte) *wire.ChanOpen {
 }
 
 // ParseOpen extracts and validates the parameters of a ChanOpen, so that
-// a node can decide whether to Accept it.
+// a node can decide whether to Accept it: the opener proposes the limits
+// of both directions, and accepting them is the acceptor's agreement.
 func ParseOpen(m *wire.ChanOpen) (Params, error) {
 	var p Params
 	if m == nil || len(m.Nonce) != 32 || m.OpenerLimits == nil || m.AcceptorLimits == nil {

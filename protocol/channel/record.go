@@ -68,6 +68,18 @@ func (r Record) Kind() RecordKind {
 // Seq returns the state sequence of a proposal or co-signed record.
 func (r Record) Seq() uint64 { return r.pb.GetState().GetSeq() }
 
+// StateHash returns the state hash of a proposal or co-signed record: a
+// store can index the hash chain by it.
+func (r Record) StateHash() (Hash, bool) {
+	var h Hash
+	st := r.pb.GetState()
+	if st == nil || len(st.StateHash) != len(h) {
+		return h, false
+	}
+	copy(h[:], st.StateHash)
+	return h, true
+}
+
 // Marshal returns the record's storage bytes.
 func (r Record) Marshal() ([]byte, error) {
 	b, err := proto.Marshal(r.pb)

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/paymesh/paymesh/protocol/wire"
 )
@@ -12,6 +13,9 @@ const (
 	MaxOnionSize = 4096
 	// MaxReasonSize bounds a fail reason and an error text.
 	MaxReasonSize = 1024
+	// MaxExpiryDelta bounds how far ahead an HTLC may expire: funds are not
+	// locked for longer, and expiry arithmetic cannot overflow.
+	MaxExpiryDelta = 30 * 24 * time.Hour
 )
 
 // UpdateKind is the kind of a channel update.

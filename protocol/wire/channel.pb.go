@@ -852,9 +852,6 @@ type ChanReestablish struct {
 	Sig       []byte `protobuf:"bytes,4,opt,name=sig,proto3" json:"sig,omitempty"`
 	// updates_received counts the receiver's updates the sender holds.
 	UpdatesReceived uint64 `protobuf:"varint,5,opt,name=updates_received,json=updatesReceived,proto3" json:"updates_received,omitempty"`
-	// shutdown reports a shutdown the sender has sent, with its update count.
-	Shutdown        bool   `protobuf:"varint,6,opt,name=shutdown,proto3" json:"shutdown,omitempty"`
-	ShutdownUpdates uint64 `protobuf:"varint,7,opt,name=shutdown_updates,json=shutdownUpdates,proto3" json:"shutdown_updates,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -920,20 +917,6 @@ func (x *ChanReestablish) GetSig() []byte {
 func (x *ChanReestablish) GetUpdatesReceived() uint64 {
 	if x != nil {
 		return x.UpdatesReceived
-	}
-	return 0
-}
-
-func (x *ChanReestablish) GetShutdown() bool {
-	if x != nil {
-		return x.Shutdown
-	}
-	return false
-}
-
-func (x *ChanReestablish) GetShutdownUpdates() uint64 {
-	if x != nil {
-		return x.ShutdownUpdates
 	}
 	return 0
 }
@@ -1570,16 +1553,14 @@ const file_channel_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1d\n" +
 	"\n" +
 	"state_hash\x18\x02 \x01(\fR\tstateHash\x12\x10\n" +
-	"\x03sig\x18\x03 \x01(\fR\x03sig\"\xe3\x01\n" +
+	"\x03sig\x18\x03 \x01(\fR\x03sig\"\xa8\x01\n" +
 	"\x0fChanReestablish\x12\x1b\n" +
 	"\thas_state\x18\x01 \x01(\bR\bhasState\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1d\n" +
 	"\n" +
 	"state_hash\x18\x03 \x01(\fR\tstateHash\x12\x10\n" +
 	"\x03sig\x18\x04 \x01(\fR\x03sig\x12)\n" +
-	"\x10updates_received\x18\x05 \x01(\x04R\x0fupdatesReceived\x12\x1a\n" +
-	"\bshutdown\x18\x06 \x01(\bR\bshutdown\x12)\n" +
-	"\x10shutdown_updates\x18\a \x01(\x04R\x0fshutdownUpdates\"1\n" +
+	"\x10updates_received\x18\x05 \x01(\x04R\x0fupdatesReceivedJ\x04\b\x06\x10\aJ\x04\b\a\x10\b\"1\n" +
 	"\fChanShutdown\x12!\n" +
 	"\fupdates_sent\x18\x01 \x01(\x04R\vupdatesSent\"#\n" +
 	"\tChanError\x12\x16\n" +
