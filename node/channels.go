@@ -496,7 +496,8 @@ func (n *Node) OpenChannel(ctx context.Context, p peer.ID, amount, push uint64) 
 }
 
 // SendHTLC offers an HTLC on channel id and waits for the peer to fulfill or
-// fail it, or for ctx to end (the HTLC then stays pending).
+// fail it, or for ctx to end (the HTLC then stays pending). An HTLC the
+// channel refuses returns its error.
 func (n *Node) SendHTLC(ctx context.Context, id channel.ID, amount uint64, hash channel.Hash, expiry time.Time, onion []byte) (HTLCResult, error) {
 	res, err := n.OfferHTLC(ctx, id, amount, hash, expiry, onion)
 	if err != nil {
@@ -504,6 +505,9 @@ func (n *Node) SendHTLC(ctx context.Context, id channel.ID, amount uint64, hash 
 	}
 	select {
 	case r := <-res:
+		if r.Err != nil && r.Preimage == nil && r.Reason == nil {
+			return r, r.Err
+		}
 		return r, nil
 	case <-ctx.Done():
 		return HTLCResult{}, ctx.Err()
@@ -511,32 +515,31 @@ func (n *Node) SendHTLC(ctx context.Context, id channel.ID, amount uint64, hash 
 }
 
 // OfferHTLC offers an HTLC on channel id and returns at once with a channel
-// that receives the outcome.
+// that receives the outcome: fulfilled, failed by the peer, or refused
+// (Err set: over the balance or a limit, channel not open). It does not
+// wait for the session, so many offers in a row ride in one commit.
 func (n *Node) OfferHTLC(ctx context.Context, id channel.ID, amount uint64, hash channel.Hash, expiry time.Time, onion []byte) (<-chan HTLCResult, error) {
 	s, err := n.chans.sessionOf(id)
 	if err != nil {
 		return nil, err
 	}
 	res := make(chan HTLCResult, 1)
-	var addErr error
-	if err := s.do(ctx, func(s *peerSession) {
+	err = s.post(sessItem{kind: itemOp, op: func(s *peerSession) {
 		e := s.chans[id]
 		if e == nil {
-			addErr = fmt.Errorf("%w %s", ErrUnknownChannel, id)
+			res <- HTLCResult{Err: fmt.Errorf("%w %s", ErrUnknownChannel, id)}
 			return
 		}
 		hid, out, err := e.m.AddHTLC(amount, hash, expiry, onion, time.Now())
 		if err != nil {
-			addErr = err
+			res <- HTLCResult{Err: err}
 			return
 		}
 		s.htlcWaiters[htlcKey{id, hid}] = res
 		s.apply(id, out)
-	}); err != nil {
+	}})
+	if err != nil {
 		return nil, err
-	}
-	if addErr != nil {
-		return nil, addErr
 	}
 	return res, nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // startPair starts two nodes with on-disk stores in temp dirs and connects them.
-func startPair(t *testing.T) (a, b *Node, dirA, dirB string) {
+func startPair(t testing.TB) (a, b *Node, dirA, dirB string) {
 	t.Helper()
 	dirA, dirB = initDir(t), initDir(t)
 	a, b = startDir(t, dirA), startDir(t, dirB)

@@ -229,11 +229,17 @@ func (s *peerSession) apply(id channel.ID, out channel.Output) {
 }
 
 // flush ends a round: commit every touched channel, persist all records in
-// one synced transaction, then send, then handle events.
+// one synced transaction, then send, then handle events. Handling events
+// may touch channels again (a fulfill for an HTLC just added); those
+// outputs go out in a further pass at once rather than waiting for the next
+// input.
 func (s *peerSession) flush(now time.Time) {
-	if len(s.touched) == 0 {
-		return
+	for len(s.touched) > 0 {
+		s.flushOnce(now)
 	}
+}
+
+func (s *peerSession) flushOnce(now time.Time) {
 	for _, id := range s.touched {
 		e := s.chans[id]
 		if e == nil || e.m.Failed() != nil || e.m.State() == nil {

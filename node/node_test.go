@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 // initDir initialises a data dir with loopback, free-port settings.
-func initDir(t *testing.T) string {
+func initDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "node")
 	if _, err := Init(dir); err != nil {
@@ -50,7 +50,7 @@ address = "127.0.0.1:0"
 	return dir
 }
 
-func startDir(t *testing.T, dir string) *Node {
+func startDir(t testing.TB, dir string) *Node {
 	t.Helper()
 	cfg, err := ConfigFromDataDir(dir)
 	if err != nil {
@@ -350,7 +350,7 @@ func TestClusterConnectsAndBootstrapReconnects(t *testing.T) {
 }
 
 // testLogger logs to the test when PAYMESH_TEST_LOG names a level.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	lvl, ok := os.LookupEnv("PAYMESH_TEST_LOG")
 	if !ok {
 		return nil
