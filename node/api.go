@@ -61,6 +61,8 @@ func (n *Node) apiHandler() http.Handler {
 	mux.HandleFunc("POST "+api.PathPeersDiscon, n.handleDisconnect)
 	n.registerGraphAPI(mux)
 	n.registerChannelAPI(mux)
+	n.registerPaymentAPI(mux)
+	n.registerInvoiceAPI(mux)
 	mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
 	return n.authenticate(mux)
 }

@@ -123,6 +123,7 @@ type chanManager struct {
 	mu       sync.Mutex
 	sessions map[peer.ID]*peerSession
 	byChan   map[channel.ID]*peerSession
+	byShort  map[uint64]channel.ID
 	credit   *channel.Credit
 
 	preimages sync.Map // channel.Hash → channel.Hash
@@ -153,6 +154,7 @@ func newChanManager(n *Node) (*chanManager, error) {
 		cancel:     cancel,
 		sessions:   make(map[peer.ID]*peerSession),
 		byChan:     make(map[channel.ID]*peerSession),
+		byShort:    make(map[uint64]channel.ID),
 	}
 	m.hooks = preimageHooks{m}
 	return m, nil
@@ -261,7 +263,93 @@ func (m *chanManager) session(p peer.ID) *peerSession {
 func (m *chanManager) index(id channel.ID, s *peerSession) {
 	m.mu.Lock()
 	m.byChan[id] = s
+	m.byShort[id.ShortID()] = id
 	m.mu.Unlock()
+}
+
+// byShortID finds an own channel by its short id.
+func (m *chanManager) byShortID(short uint64) (channel.ID, *peerSession, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id, ok := m.byShort[short]
+	if !ok {
+		return id, nil, false
+	}
+	return id, m.byChan[id], true
+}
+
+// post runs f in the loop of the session owning channel id, without
+// waiting: sessions post to each other (forwarding), so a full inbox must
+// not block the poster.
+func (m *chanManager) post(id channel.ID, f func(*peerSession)) {
+	m.mu.Lock()
+	s := m.byChan[id]
+	m.mu.Unlock()
+	if s != nil {
+		m.postTo(s, f)
+	}
+}
+
+func (m *chanManager) postTo(s *peerSession, f func(*peerSession)) {
+	it := sessItem{kind: itemOp, op: f}
+	select {
+	case s.inbox <- it:
+	default:
+		m.background(func() { _ = s.post(it) })
+	}
+}
+
+type pendingRef struct {
+	htlcRef
+	amount uint64
+}
+
+// offeredWithHash lists the HTLCs this node offered for payment hash that
+// have not ended, on every channel.
+func (m *chanManager) offeredWithHash(hash channel.Hash) []pendingRef {
+	m.mu.Lock()
+	sessions := make([]*peerSession, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		sessions = append(sessions, s)
+	}
+	m.mu.Unlock()
+	var out []pendingRef
+	for _, s := range sessions {
+		_ = s.do(context.Background(), func(s *peerSession) {
+			for id, e := range s.chans {
+				for _, h := range e.m.OfferedPending() {
+					if h.PaymentHash == hash {
+						out = append(out, pendingRef{htlcRef{id, h.ID}, h.Amount})
+					}
+				}
+			}
+		})
+	}
+	return out
+}
+
+// offeredPending reports whether an HTLC this node offered is still pending
+// in its channel's latest co-signed state.
+func (m *chanManager) offeredPending(ref htlcRef) (bool, error) {
+	m.mu.Lock()
+	s := m.byChan[ref.Ch]
+	m.mu.Unlock()
+	if s == nil {
+		return false, fmt.Errorf("%w %s", ErrUnknownChannel, ref.Ch)
+	}
+	pending := false
+	err := s.do(context.Background(), func(s *peerSession) {
+		e := s.chans[ref.Ch]
+		if e == nil {
+			return
+		}
+		for _, h := range e.m.OfferedPending() {
+			if h.ID == ref.ID {
+				pending = true
+			}
+		}
+	})
+	return pending, err
 }
 
 func (m *chanManager) sessionOf(id channel.ID) (*peerSession, error) {
@@ -313,6 +401,15 @@ func (m *chanManager) restore(log *store.ChannelLog, id [32]byte) (*channel.Mach
 		return nil, 0, err
 	}
 	return mach, uint64(len(raw)), nil
+}
+
+// background runs f on a goroutine that Close waits for.
+func (m *chanManager) background(f func()) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		f()
+	}()
 }
 
 func (m *chanManager) redialDelay() time.Duration { return 200 * time.Millisecond }

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/paymesh/paymesh/protocol/channel"
+	"github.com/paymesh/paymesh/routing"
 )
 
 // startPair starts two nodes with on-disk stores in temp dirs and connects them.
@@ -185,9 +186,13 @@ func TestChannelSurvivesRestartMidStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Stream HTLCs and stop b in the middle.
+	// Stream HTLCs and stop b in the middle, once some have settled.
 	var wg sync.WaitGroup
 	results := make(chan HTLCResult, 2000)
+	var settledEarly sync.WaitGroup
+	settledEarly.Add(100)
+	var count int64
+	var mu sync.Mutex
 	for i := range 2000 {
 		hash := b.AddPreimage(randomPreimage(t))
 		res, err := a.OfferHTLC(ctx, id, 3, hash, time.Now().Add(time.Minute), nil)
@@ -195,8 +200,19 @@ func TestChannelSurvivesRestartMidStream(t *testing.T) {
 			t.Fatal(err)
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); results <- <-res }()
+		go func() {
+			defer wg.Done()
+			r := <-res
+			results <- r
+			mu.Lock()
+			count++
+			if count <= 100 {
+				settledEarly.Done()
+			}
+			mu.Unlock()
+		}()
 		if i == 1000 {
+			settledEarly.Wait()
 			if err := b.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -258,4 +274,27 @@ func TestChannelRefusals(t *testing.T) {
 		t.Fatalf("unknown channel: %v", err)
 	}
 	_ = peer.ID("")
+}
+
+func TestChannelAnnouncedToGraph(t *testing.T) {
+	a, b, _, _ := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := a.OpenChannel(ctx, b.ID(), 1_000_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{a, b} {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			c, ok := n.Graph().Snapshot().Channel(routing.ChannelID(id.ShortID()))
+			if ok && c.Capacity == 1_000_000 && c.Policy[0] != nil && c.Policy[1] != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: channel not in the graph with both policies: %+v %v", n.ID(), c, ok)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }

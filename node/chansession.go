@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/paymesh/paymesh/protocol/channel"
+	"github.com/paymesh/paymesh/protocol/gossip"
 	"github.com/paymesh/paymesh/protocol/wire"
 	"github.com/paymesh/paymesh/store"
 )
@@ -58,6 +59,10 @@ type chanEntry struct {
 	live uint64
 	// settled is set once the Settlement has paid out the channel.
 	settled bool
+	// ann is the channel's gossip announcement while it is being signed;
+	// annDone once this process has seen it complete.
+	ann     *gossip.ChannelAnnouncement
+	annDone bool
 }
 
 // HTLCResult is how an HTLC offered by this node ended.
@@ -98,6 +103,7 @@ type peerSession struct {
 	// Per round.
 	outs    map[channel.ID]*channel.Output
 	touched []channel.ID
+	kvs     map[channel.ID][]store.KV
 }
 
 func newPeerSession(mgr *chanManager, p peer.ID) *peerSession {
@@ -113,6 +119,7 @@ func newPeerSession(mgr *chanManager, p peer.ID) *peerSession {
 		closeWaiters: make(map[channel.ID][]chan error),
 		htlcWaiters:  make(map[htlcKey]chan HTLCResult),
 		outs:         make(map[channel.ID]*channel.Output),
+		kvs:          make(map[channel.ID][]store.KV),
 	}
 }
 
@@ -210,6 +217,13 @@ func (s *peerSession) handle(it sessItem, now time.Time) {
 	}
 }
 
+// addKV makes kv durable in the same transaction as this round's records
+// of channel id.
+func (s *peerSession) addKV(id channel.ID, kv store.KV) {
+	s.apply(id, channel.Output{})
+	s.kvs[id] = append(s.kvs[id], kv)
+}
+
 // apply merges a machine's output into this round's.
 func (s *peerSession) apply(id channel.ID, out channel.Output) {
 	if out.Empty() {
@@ -256,10 +270,19 @@ func (s *peerSession) flushOnce(now time.Time) {
 	for _, id := range s.touched {
 		out := s.outs[id]
 		e := s.chans[id]
-		if len(out.Records) == 0 || e == nil {
+		// A preimage the peer revealed is stored with the state that
+		// holds its fulfill: after a crash the node still knows it, and
+		// can claim the incoming HTLC it paid for.
+		for _, ev := range out.Events {
+			if ev.Kind == channel.EventHTLCFulfilled {
+				pre := ev.Preimage
+				s.kvs[id] = append(s.kvs[id], store.KV{Key: store.PreimageKey(ev.HTLC.PaymentHash), Value: pre[:]})
+			}
+		}
+		if (len(out.Records) == 0 && len(s.kvs[id]) == 0) || e == nil {
 			continue
 		}
-		a := store.ChannelAppend{ID: id, Records: make([][]byte, 0, len(out.Records))}
+		a := store.ChannelAppend{ID: id, Records: make([][]byte, 0, len(out.Records)), KVs: s.kvs[id]}
 		for _, r := range out.Records {
 			b, err := r.Marshal()
 			if err != nil {
@@ -320,6 +343,7 @@ func (s *peerSession) flushOnce(now time.Time) {
 
 func (s *peerSession) resetRound() {
 	clear(s.outs)
+	clear(s.kvs)
 	s.touched = s.touched[:0]
 }
 
@@ -347,6 +371,12 @@ func (s *peerSession) onMessage(msg *wire.ChanMessage, now time.Time) {
 	}
 	id := channel.ID(msg.GetChannelId())
 	e := s.chans[id]
+	if e != nil {
+		if as := msg.GetAnnouncementSig(); as != nil {
+			s.onAnnouncementSig(id, e, as.GetSig())
+			return
+		}
+	}
 	if e == nil {
 		if open := msg.GetOpen(); open != nil {
 			s.onOpen(id, msg)
@@ -430,6 +460,7 @@ func (s *peerSession) onEvent(id channel.ID, ev channel.Event, now time.Time) {
 		}
 		delete(s.openWaiters, id)
 		s.log.Info("channel open", "channel", id, "capacity", p.Capacity())
+		s.startAnnouncement(id, e)
 		s.mgr.hooks.opened(s.peer, e.m)
 	case channel.EventHTLCAdded:
 		s.mgr.metrics.htlcsReceived.Inc()
@@ -448,11 +479,21 @@ func (s *peerSession) onEvent(id channel.ID, ev channel.Event, now time.Time) {
 		}
 		delete(s.closeWaiters, id)
 		s.log.Info("channel closed", "channel", id)
+		s.announceClosed(id)
 		s.mgr.hooks.closed(s.peer, e.m)
 	case channel.EventFailed:
 		s.log.Warn("channel failed", "channel", id, "err", ev.Err)
 		if ss := e.m.State(); ss != nil {
 			s.settle(id, e, ss)
+		}
+		// The latest co-signed state is what gets settled: its pending
+		// HTLCs go back to their offerers, so ours end unanswered.
+		if ss := e.m.State(); ss != nil {
+			for _, h := range ss.State.HTLCs {
+				if h.Offerer == e.m.Side() {
+					s.resolve(htlcKey{id, h.ID}, HTLCResult{Err: fmt.Errorf("channel failed: %w", ev.Err)})
+				}
+			}
 		}
 		for k, w := range s.htlcWaiters {
 			if k.ch == id {
@@ -538,6 +579,11 @@ func (s *peerSession) onStreamUp(cs *chanStream) {
 	s.mgr.rememberAddrs(s.peer)
 	for id, e := range s.chans {
 		s.apply(id, e.m.Reconnect())
+	}
+	for id, e := range s.chans {
+		if e.m.State() != nil && e.m.Failed() == nil && !e.m.Closed() && !e.annDone {
+			s.startAnnouncement(id, e)
+		}
 	}
 }
 

@@ -10,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/paymesh/paymesh/protocol/channel"
+	"github.com/paymesh/paymesh/routing"
 )
 
 // ClusterConfig describes a set of nodes run in one process on loopback:
@@ -68,6 +70,8 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 			nc.Settings.Network.Listen = append(nc.Settings.Network.Listen, "/ip4/127.0.0.1/udp/0/quic-v1")
 		}
 		nc.Settings.API.Address = "127.0.0.1:0"
+		// Micropayment fees: a base of 1 unit plus 0.1%.
+		nc.Settings.Fees = FeeConfig{Base: 1, PPM: 1000, ExpiryDeltaMS: 20_000}
 		if cfg.Dir != "" {
 			dir := filepath.Join(cfg.Dir, fmt.Sprintf("node%d", i))
 			if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -159,4 +163,44 @@ func (c *Cluster) OpenRing(ctx context.Context, amount, push uint64) ([]channel.
 	}
 	wg.Wait()
 	return ids, errors.Join(errs...)
+}
+
+// WaitGraph waits until every node's graph holds every channel of ids with
+// both directions' policies, and knows every node's onion key: the point
+// from which any node can route to any other.
+func (c *Cluster) WaitGraph(ctx context.Context, ids []channel.ID) error {
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if c.graphComplete(ids) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: graph incomplete: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Cluster) graphComplete(ids []channel.ID) bool {
+	for _, n := range c.Nodes {
+		g := n.Graph()
+		if g == nil {
+			return false
+		}
+		snap := g.Snapshot()
+		for _, id := range ids {
+			ch, ok := snap.Channel(routing.ChannelID(id.ShortID()))
+			if !ok || ch.Policy[0] == nil || ch.Policy[1] == nil {
+				return false
+			}
+		}
+		for _, m := range c.Nodes {
+			if _, err := n.payer.onionKey(m.ID()); err != nil {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -76,11 +76,15 @@ type Config struct {
 	Settings FileConfig
 	// Channels is the channel policy; zero fields take DefaultChannelConfig.
 	Channels ChannelConfig
+	// Jam bounds what one peer may keep pending through this node; zero
+	// takes DefaultJamLimits.
+	Jam JamLimits
 	// DisableAPI runs the node without the HTTP API.
 	DisableAPI bool
 	// Logger receives the node's logs. Nil discards them.
 	Logger *slog.Logger
 	// Gossip tunes gossip, graph sync and the graph store. Zero means defaults.
+	Gossip GossipConfig
 }
 
 // Validate checks the config and fills defaults.
@@ -102,6 +106,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Channels == (ChannelConfig{}) {
 		c.Channels = DefaultChannelConfig()
+	}
+	if c.Jam == (JamLimits{}) {
+		c.Jam = DefaultJamLimits()
 	}
 	return c.Settings.Validate()
 }
@@ -139,7 +146,11 @@ type Node struct {
 	api      *http.Server
 	apiAddr  net.Addr
 
-	chans *chanManager
+	chans    *chanManager
+	sw       *htlcSwitch
+	payer    *payer
+	invoices *invoiceRegistry
+	gossip   *gossipService
 
 	bootstrap []peer.AddrInfo
 	wake      chan struct{} // nudges the bootstrap loop after a disconnect
@@ -258,9 +269,20 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.chans, err = newChanManager(n); err != nil {
 		return err
 	}
+	n.sw = newSwitch(n)
+	n.payer = newPayer(n)
+	n.chans.hooks = switchHooks{preimageHooks{n.chans}, n.sw}
+	n.invoices = newInvoiceRegistry()
+	if err = n.loadInvoicePreimages(); err != nil {
+		return fmt.Errorf("node: load invoices: %w", err)
+	}
 	if err = n.chans.start(); err != nil {
 		return err
 	}
+	if err = n.sw.restore(); err != nil {
+		return fmt.Errorf("node: restore forwarding circuits: %w", err)
+	}
+
 	n.host.Network().Notify(&network.NotifyBundle{
 		DisconnectedF: func(_ network.Network, c network.Conn) {
 			for _, b := range n.bootstrap {
@@ -283,6 +305,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	n.goRun(func() { n.store.RunGC(runCtx, n.cfg.Settings.Store.GCInterval.Duration) })
+	n.goRun(func() { n.sw.run(runCtx) })
+	if err = n.payer.resume(runCtx); err != nil {
+		return fmt.Errorf("node: resume payments: %w", err)
+	}
 	if len(n.bootstrap) > 0 {
 		n.goRun(func() { n.keepBootstrapped(runCtx) })
 	}

@@ -53,7 +53,14 @@ type ChannelAppend struct {
 	// Checkpoint, when set, is stored under CheckpointSeq.
 	Checkpoint    []byte
 	CheckpointSeq uint64
+	// KVs are other records that must be durable together with these
+	// (a forwarding circuit with the HTLC that forwards it, a preimage with
+	// the state that revealed it).
+	KVs []KV
 }
+
+// KV is a key and value written in a group commit.
+type KV struct{ Key, Value []byte }
 
 // ChannelLog is the durable log of every channel, with the next index of
 // each cached in memory. It is not safe for concurrent appends to the same
@@ -218,6 +225,11 @@ func (l *ChannelLog) Append(batch []ChannelAppend) error {
 				}
 			}
 			base[a.ID] = snap
+		}
+		for _, kv := range a.KVs {
+			if err := set(kv.Key, kv.Value); err != nil {
+				return fmt.Errorf("store: channel %x: %w", a.ID[:8], err)
+			}
 		}
 		if a.Checkpoint != nil {
 			if err := set(chanKey(a.ID, 'c', a.CheckpointSeq), a.Checkpoint); err != nil {

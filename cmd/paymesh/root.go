@@ -9,6 +9,7 @@ import (
 
 	"github.com/paymesh/paymesh/api"
 	"github.com/paymesh/paymesh/node"
+	"github.com/paymesh/paymesh/sim/simcli"
 )
 
 // globals are the flags every command shares.
@@ -36,7 +37,10 @@ func newRootCmd() *cobra.Command {
 		newPeersCmd(g),
 		newDevnetCmd(g),
 		newChannelCmd(g),
+		newInvoiceCmd(g),
 	)
+	root.AddCommand(newPayCmds(g)...)
+	root.AddCommand(simcli.Command())
 	addGraphCmds(root, g)
 	return root
 }

@@ -181,6 +181,27 @@ func (m *Machine) IncomingPending() []HTLC {
 	return hs
 }
 
+// OfferedPending returns the HTLCs the local side offered that have not
+// ended: pending in the co-signed state, or added since and not yet
+// co-signed (they will be, after a re-establish). A node uses it after a
+// restart to tell whether an outgoing HTLC may still be settled.
+func (m *Machine) OfferedPending() []HTLC {
+	var hs []HTLC
+	if m.cur != nil {
+		for _, h := range m.cur.State.HTLCs {
+			if h.Offerer == m.me {
+				hs = append(hs, h)
+			}
+		}
+	}
+	for _, u := range m.logs[m.me].entries {
+		if u.kind == UpdateAdd {
+			hs = append(hs, u.htlc)
+		}
+	}
+	return hs
+}
+
 // OfferedExpired returns the HTLCs we offered that are still pending at
 // now, past their expiry plus the grace, and not being removed by the
 // peer. Only the peer can fail them: if it does not, the node should Abort

@@ -44,6 +44,7 @@ type ChanMessage struct {
 	//	*ChanMessage_Reestablish
 	//	*ChanMessage_Shutdown
 	//	*ChanMessage_Error
+	//	*ChanMessage_AnnouncementSig
 	Body          isChanMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -183,6 +184,15 @@ func (x *ChanMessage) GetError() *ChanError {
 	return nil
 }
 
+func (x *ChanMessage) GetAnnouncementSig() *ChanAnnouncementSig {
+	if x != nil {
+		if x, ok := x.Body.(*ChanMessage_AnnouncementSig); ok {
+			return x.AnnouncementSig
+		}
+	}
+	return nil
+}
+
 type isChanMessage_Body interface {
 	isChanMessage_Body()
 }
@@ -227,6 +237,10 @@ type ChanMessage_Error struct {
 	Error *ChanError `protobuf:"bytes,11,opt,name=error,proto3,oneof"`
 }
 
+type ChanMessage_AnnouncementSig struct {
+	AnnouncementSig *ChanAnnouncementSig `protobuf:"bytes,12,opt,name=announcement_sig,json=announcementSig,proto3,oneof"`
+}
+
 func (*ChanMessage_Open) isChanMessage_Body() {}
 
 func (*ChanMessage_Accept) isChanMessage_Body() {}
@@ -246,6 +260,8 @@ func (*ChanMessage_Reestablish) isChanMessage_Body() {}
 func (*ChanMessage_Shutdown) isChanMessage_Body() {}
 
 func (*ChanMessage_Error) isChanMessage_Body() {}
+
+func (*ChanMessage_AnnouncementSig) isChanMessage_Body() {}
 
 // ChanLimits bounds the HTLCs one side may offer to the other.
 type ChanLimits struct {
@@ -967,6 +983,54 @@ func (x *ChanShutdown) GetUpdatesSent() uint64 {
 	return 0
 }
 
+// ChanAnnouncementSig carries the sender's signature on the channel's
+// gossip announcement (protocol/gossip), so that both ends can publish the
+// announcement signed by both. It is handled by the node, not by the
+// channel state machine, and may be sent again at any time.
+type ChanAnnouncementSig struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sig           []byte                 `protobuf:"bytes,1,opt,name=sig,proto3" json:"sig,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChanAnnouncementSig) Reset() {
+	*x = ChanAnnouncementSig{}
+	mi := &file_channel_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChanAnnouncementSig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChanAnnouncementSig) ProtoMessage() {}
+
+func (x *ChanAnnouncementSig) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChanAnnouncementSig.ProtoReflect.Descriptor instead.
+func (*ChanAnnouncementSig) Descriptor() ([]byte, []int) {
+	return file_channel_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ChanAnnouncementSig) GetSig() []byte {
+	if x != nil {
+		return x.Sig
+	}
+	return nil
+}
+
 // ChanError tells the peer the sender has failed the channel.
 type ChanError struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -977,7 +1041,7 @@ type ChanError struct {
 
 func (x *ChanError) Reset() {
 	*x = ChanError{}
-	mi := &file_channel_proto_msgTypes[11]
+	mi := &file_channel_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1053,7 @@ func (x *ChanError) String() string {
 func (*ChanError) ProtoMessage() {}
 
 func (x *ChanError) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_proto_msgTypes[11]
+	mi := &file_channel_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1066,7 @@ func (x *ChanError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChanError.ProtoReflect.Descriptor instead.
 func (*ChanError) Descriptor() ([]byte, []int) {
-	return file_channel_proto_rawDescGZIP(), []int{11}
+	return file_channel_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ChanError) GetReason() string {
@@ -1027,7 +1091,7 @@ type ChanUpdate struct {
 
 func (x *ChanUpdate) Reset() {
 	*x = ChanUpdate{}
-	mi := &file_channel_proto_msgTypes[12]
+	mi := &file_channel_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1103,7 @@ func (x *ChanUpdate) String() string {
 func (*ChanUpdate) ProtoMessage() {}
 
 func (x *ChanUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_proto_msgTypes[12]
+	mi := &file_channel_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1116,7 @@ func (x *ChanUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChanUpdate.ProtoReflect.Descriptor instead.
 func (*ChanUpdate) Descriptor() ([]byte, []int) {
-	return file_channel_proto_rawDescGZIP(), []int{12}
+	return file_channel_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ChanUpdate) GetKind() isChanUpdate_Kind {
@@ -1130,7 +1194,7 @@ type ChanRecord struct {
 
 func (x *ChanRecord) Reset() {
 	*x = ChanRecord{}
-	mi := &file_channel_proto_msgTypes[13]
+	mi := &file_channel_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1206,7 @@ func (x *ChanRecord) String() string {
 func (*ChanRecord) ProtoMessage() {}
 
 func (x *ChanRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_proto_msgTypes[13]
+	mi := &file_channel_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1219,7 @@ func (x *ChanRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChanRecord.ProtoReflect.Descriptor instead.
 func (*ChanRecord) Descriptor() ([]byte, []int) {
-	return file_channel_proto_rawDescGZIP(), []int{13}
+	return file_channel_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ChanRecord) GetBody() isChanRecord_Body {
@@ -1280,7 +1344,7 @@ type ChanRecordState struct {
 
 func (x *ChanRecordState) Reset() {
 	*x = ChanRecordState{}
-	mi := &file_channel_proto_msgTypes[14]
+	mi := &file_channel_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1356,7 @@ func (x *ChanRecordState) String() string {
 func (*ChanRecordState) ProtoMessage() {}
 
 func (x *ChanRecordState) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_proto_msgTypes[14]
+	mi := &file_channel_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1369,7 @@ func (x *ChanRecordState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChanRecordState.ProtoReflect.Descriptor instead.
 func (*ChanRecordState) Descriptor() ([]byte, []int) {
-	return file_channel_proto_rawDescGZIP(), []int{14}
+	return file_channel_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ChanRecordState) GetSeq() uint64 {
@@ -1385,7 +1449,7 @@ type ChanRecordSnapshot struct {
 
 func (x *ChanRecordSnapshot) Reset() {
 	*x = ChanRecordSnapshot{}
-	mi := &file_channel_proto_msgTypes[15]
+	mi := &file_channel_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1461,7 @@ func (x *ChanRecordSnapshot) String() string {
 func (*ChanRecordSnapshot) ProtoMessage() {}
 
 func (x *ChanRecordSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_proto_msgTypes[15]
+	mi := &file_channel_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1474,7 @@ func (x *ChanRecordSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChanRecordSnapshot.ProtoReflect.Descriptor instead.
 func (*ChanRecordSnapshot) Descriptor() ([]byte, []int) {
-	return file_channel_proto_rawDescGZIP(), []int{15}
+	return file_channel_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChanRecordSnapshot) GetOpen() *ChanOpen {
@@ -1487,7 +1551,7 @@ var File_channel_proto protoreflect.FileDescriptor
 
 const file_channel_proto_rawDesc = "" +
 	"\n" +
-	"\rchannel.proto\x12\x12paymesh.channel.v1\"\x93\x05\n" +
+	"\rchannel.proto\x12\x12paymesh.channel.v1\"\xe9\x05\n" +
 	"\vChanMessage\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x122\n" +
@@ -1501,7 +1565,8 @@ const file_channel_proto_rawDesc = "" +
 	"\vreestablish\x18\t \x01(\v2#.paymesh.channel.v1.ChanReestablishH\x00R\vreestablish\x12>\n" +
 	"\bshutdown\x18\n" +
 	" \x01(\v2 .paymesh.channel.v1.ChanShutdownH\x00R\bshutdown\x125\n" +
-	"\x05error\x18\v \x01(\v2\x1d.paymesh.channel.v1.ChanErrorH\x00R\x05errorB\x06\n" +
+	"\x05error\x18\v \x01(\v2\x1d.paymesh.channel.v1.ChanErrorH\x00R\x05error\x12T\n" +
+	"\x10announcement_sig\x18\f \x01(\v2'.paymesh.channel.v1.ChanAnnouncementSigH\x00R\x0fannouncementSigB\x06\n" +
 	"\x04body\"\xa1\x01\n" +
 	"\n" +
 	"ChanLimits\x12\x1f\n" +
@@ -1562,7 +1627,9 @@ const file_channel_proto_rawDesc = "" +
 	"\x03sig\x18\x04 \x01(\fR\x03sig\x12)\n" +
 	"\x10updates_received\x18\x05 \x01(\x04R\x0fupdatesReceivedJ\x04\b\x06\x10\aJ\x04\b\a\x10\b\"1\n" +
 	"\fChanShutdown\x12!\n" +
-	"\fupdates_sent\x18\x01 \x01(\x04R\vupdatesSent\"#\n" +
+	"\fupdates_sent\x18\x01 \x01(\x04R\vupdatesSent\"'\n" +
+	"\x13ChanAnnouncementSig\x12\x10\n" +
+	"\x03sig\x18\x01 \x01(\fR\x03sig\"#\n" +
 	"\tChanError\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xc2\x01\n" +
 	"\n" +
@@ -1618,24 +1685,25 @@ func file_channel_proto_rawDescGZIP() []byte {
 	return file_channel_proto_rawDescData
 }
 
-var file_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_channel_proto_goTypes = []any{
-	(*ChanMessage)(nil),        // 0: paymesh.channel.v1.ChanMessage
-	(*ChanLimits)(nil),         // 1: paymesh.channel.v1.ChanLimits
-	(*ChanOpen)(nil),           // 2: paymesh.channel.v1.ChanOpen
-	(*ChanAccept)(nil),         // 3: paymesh.channel.v1.ChanAccept
-	(*ChanAddHTLC)(nil),        // 4: paymesh.channel.v1.ChanAddHTLC
-	(*ChanFulfillHTLC)(nil),    // 5: paymesh.channel.v1.ChanFulfillHTLC
-	(*ChanFailHTLC)(nil),       // 6: paymesh.channel.v1.ChanFailHTLC
-	(*ChanCommit)(nil),         // 7: paymesh.channel.v1.ChanCommit
-	(*ChanCountersign)(nil),    // 8: paymesh.channel.v1.ChanCountersign
-	(*ChanReestablish)(nil),    // 9: paymesh.channel.v1.ChanReestablish
-	(*ChanShutdown)(nil),       // 10: paymesh.channel.v1.ChanShutdown
-	(*ChanError)(nil),          // 11: paymesh.channel.v1.ChanError
-	(*ChanUpdate)(nil),         // 12: paymesh.channel.v1.ChanUpdate
-	(*ChanRecord)(nil),         // 13: paymesh.channel.v1.ChanRecord
-	(*ChanRecordState)(nil),    // 14: paymesh.channel.v1.ChanRecordState
-	(*ChanRecordSnapshot)(nil), // 15: paymesh.channel.v1.ChanRecordSnapshot
+	(*ChanMessage)(nil),         // 0: paymesh.channel.v1.ChanMessage
+	(*ChanLimits)(nil),          // 1: paymesh.channel.v1.ChanLimits
+	(*ChanOpen)(nil),            // 2: paymesh.channel.v1.ChanOpen
+	(*ChanAccept)(nil),          // 3: paymesh.channel.v1.ChanAccept
+	(*ChanAddHTLC)(nil),         // 4: paymesh.channel.v1.ChanAddHTLC
+	(*ChanFulfillHTLC)(nil),     // 5: paymesh.channel.v1.ChanFulfillHTLC
+	(*ChanFailHTLC)(nil),        // 6: paymesh.channel.v1.ChanFailHTLC
+	(*ChanCommit)(nil),          // 7: paymesh.channel.v1.ChanCommit
+	(*ChanCountersign)(nil),     // 8: paymesh.channel.v1.ChanCountersign
+	(*ChanReestablish)(nil),     // 9: paymesh.channel.v1.ChanReestablish
+	(*ChanShutdown)(nil),        // 10: paymesh.channel.v1.ChanShutdown
+	(*ChanAnnouncementSig)(nil), // 11: paymesh.channel.v1.ChanAnnouncementSig
+	(*ChanError)(nil),           // 12: paymesh.channel.v1.ChanError
+	(*ChanUpdate)(nil),          // 13: paymesh.channel.v1.ChanUpdate
+	(*ChanRecord)(nil),          // 14: paymesh.channel.v1.ChanRecord
+	(*ChanRecordState)(nil),     // 15: paymesh.channel.v1.ChanRecordState
+	(*ChanRecordSnapshot)(nil),  // 16: paymesh.channel.v1.ChanRecordSnapshot
 }
 var file_channel_proto_depIdxs = []int32{
 	2,  // 0: paymesh.channel.v1.ChanMessage.open:type_name -> paymesh.channel.v1.ChanOpen
@@ -1647,29 +1715,30 @@ var file_channel_proto_depIdxs = []int32{
 	8,  // 6: paymesh.channel.v1.ChanMessage.countersign:type_name -> paymesh.channel.v1.ChanCountersign
 	9,  // 7: paymesh.channel.v1.ChanMessage.reestablish:type_name -> paymesh.channel.v1.ChanReestablish
 	10, // 8: paymesh.channel.v1.ChanMessage.shutdown:type_name -> paymesh.channel.v1.ChanShutdown
-	11, // 9: paymesh.channel.v1.ChanMessage.error:type_name -> paymesh.channel.v1.ChanError
-	1,  // 10: paymesh.channel.v1.ChanOpen.opener_limits:type_name -> paymesh.channel.v1.ChanLimits
-	1,  // 11: paymesh.channel.v1.ChanOpen.acceptor_limits:type_name -> paymesh.channel.v1.ChanLimits
-	4,  // 12: paymesh.channel.v1.ChanUpdate.add:type_name -> paymesh.channel.v1.ChanAddHTLC
-	5,  // 13: paymesh.channel.v1.ChanUpdate.fulfill:type_name -> paymesh.channel.v1.ChanFulfillHTLC
-	6,  // 14: paymesh.channel.v1.ChanUpdate.fail:type_name -> paymesh.channel.v1.ChanFailHTLC
-	2,  // 15: paymesh.channel.v1.ChanRecord.open:type_name -> paymesh.channel.v1.ChanOpen
-	12, // 16: paymesh.channel.v1.ChanRecord.update:type_name -> paymesh.channel.v1.ChanUpdate
-	14, // 17: paymesh.channel.v1.ChanRecord.state:type_name -> paymesh.channel.v1.ChanRecordState
-	10, // 18: paymesh.channel.v1.ChanRecord.shutdown:type_name -> paymesh.channel.v1.ChanShutdown
-	11, // 19: paymesh.channel.v1.ChanRecord.failed:type_name -> paymesh.channel.v1.ChanError
-	15, // 20: paymesh.channel.v1.ChanRecord.snapshot:type_name -> paymesh.channel.v1.ChanRecordSnapshot
-	12, // 21: paymesh.channel.v1.ChanRecordState.remote_updates:type_name -> paymesh.channel.v1.ChanUpdate
-	2,  // 22: paymesh.channel.v1.ChanRecordSnapshot.open:type_name -> paymesh.channel.v1.ChanOpen
-	14, // 23: paymesh.channel.v1.ChanRecordSnapshot.proposal:type_name -> paymesh.channel.v1.ChanRecordState
-	12, // 24: paymesh.channel.v1.ChanRecordSnapshot.own_updates:type_name -> paymesh.channel.v1.ChanUpdate
-	12, // 25: paymesh.channel.v1.ChanRecordSnapshot.remote_updates:type_name -> paymesh.channel.v1.ChanUpdate
-	10, // 26: paymesh.channel.v1.ChanRecordSnapshot.shutdown:type_name -> paymesh.channel.v1.ChanShutdown
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	12, // 9: paymesh.channel.v1.ChanMessage.error:type_name -> paymesh.channel.v1.ChanError
+	11, // 10: paymesh.channel.v1.ChanMessage.announcement_sig:type_name -> paymesh.channel.v1.ChanAnnouncementSig
+	1,  // 11: paymesh.channel.v1.ChanOpen.opener_limits:type_name -> paymesh.channel.v1.ChanLimits
+	1,  // 12: paymesh.channel.v1.ChanOpen.acceptor_limits:type_name -> paymesh.channel.v1.ChanLimits
+	4,  // 13: paymesh.channel.v1.ChanUpdate.add:type_name -> paymesh.channel.v1.ChanAddHTLC
+	5,  // 14: paymesh.channel.v1.ChanUpdate.fulfill:type_name -> paymesh.channel.v1.ChanFulfillHTLC
+	6,  // 15: paymesh.channel.v1.ChanUpdate.fail:type_name -> paymesh.channel.v1.ChanFailHTLC
+	2,  // 16: paymesh.channel.v1.ChanRecord.open:type_name -> paymesh.channel.v1.ChanOpen
+	13, // 17: paymesh.channel.v1.ChanRecord.update:type_name -> paymesh.channel.v1.ChanUpdate
+	15, // 18: paymesh.channel.v1.ChanRecord.state:type_name -> paymesh.channel.v1.ChanRecordState
+	10, // 19: paymesh.channel.v1.ChanRecord.shutdown:type_name -> paymesh.channel.v1.ChanShutdown
+	12, // 20: paymesh.channel.v1.ChanRecord.failed:type_name -> paymesh.channel.v1.ChanError
+	16, // 21: paymesh.channel.v1.ChanRecord.snapshot:type_name -> paymesh.channel.v1.ChanRecordSnapshot
+	13, // 22: paymesh.channel.v1.ChanRecordState.remote_updates:type_name -> paymesh.channel.v1.ChanUpdate
+	2,  // 23: paymesh.channel.v1.ChanRecordSnapshot.open:type_name -> paymesh.channel.v1.ChanOpen
+	15, // 24: paymesh.channel.v1.ChanRecordSnapshot.proposal:type_name -> paymesh.channel.v1.ChanRecordState
+	13, // 25: paymesh.channel.v1.ChanRecordSnapshot.own_updates:type_name -> paymesh.channel.v1.ChanUpdate
+	13, // 26: paymesh.channel.v1.ChanRecordSnapshot.remote_updates:type_name -> paymesh.channel.v1.ChanUpdate
+	10, // 27: paymesh.channel.v1.ChanRecordSnapshot.shutdown:type_name -> paymesh.channel.v1.ChanShutdown
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_channel_proto_init() }
@@ -1688,13 +1757,14 @@ func file_channel_proto_init() {
 		(*ChanMessage_Reestablish)(nil),
 		(*ChanMessage_Shutdown)(nil),
 		(*ChanMessage_Error)(nil),
+		(*ChanMessage_AnnouncementSig)(nil),
 	}
-	file_channel_proto_msgTypes[12].OneofWrappers = []any{
+	file_channel_proto_msgTypes[13].OneofWrappers = []any{
 		(*ChanUpdate_Add)(nil),
 		(*ChanUpdate_Fulfill)(nil),
 		(*ChanUpdate_Fail)(nil),
 	}
-	file_channel_proto_msgTypes[13].OneofWrappers = []any{
+	file_channel_proto_msgTypes[14].OneofWrappers = []any{
 		(*ChanRecord_Open)(nil),
 		(*ChanRecord_Update)(nil),
 		(*ChanRecord_State)(nil),
@@ -1708,7 +1778,7 @@ func file_channel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_channel_proto_rawDesc), len(file_channel_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

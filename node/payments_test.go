@@ -1,0 +1,257 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/paymesh/paymesh/protocol/channel"
+	"github.com/paymesh/paymesh/routing"
+)
+
+// openLine opens channels n0→n1→…→nk, each of amount with push, and waits
+// until every node's graph holds every channel with both policies and every
+// node's announcement.
+func openLine(t *testing.T, nodes []*Node, amount, push uint64) []channel.ID {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ids []channel.ID
+	for i := 0; i+1 < len(nodes); i++ {
+		id, err := nodes[i].OpenChannel(ctx, nodes[i+1].ID(), amount, push)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	waitGraphHas(t, nodes, ids)
+	return ids
+}
+
+func waitGraphHas(t *testing.T, nodes []*Node, ids []channel.ID) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range nodes {
+		for {
+			snap := n.Graph().Snapshot()
+			ok := true
+			for _, id := range ids {
+				c, found := snap.Channel(routing.ChannelID(id.ShortID()))
+				if !found || c.Policy[0] == nil || c.Policy[1] == nil {
+					ok = false
+					break
+				}
+			}
+			for _, m := range nodes {
+				if _, err := n.payer.onionKey(m.ID()); err != nil {
+					ok = false
+				}
+			}
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s never learnt the whole graph", n.ID())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func startCluster(t *testing.T, count int) []*Node {
+	t.Helper()
+	cl, err := StartCluster(context.Background(), ClusterConfig{Nodes: count, DisableAPI: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl.Nodes
+}
+
+func TestPaymentLineOfFive(t *testing.T) {
+	nodes := startCluster(t, 5)
+	ids := openLine(t, nodes, 10_000_000, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const amount = 100_000
+	pay, err := nodes[0].Pay(ctx, PayRequest{Dest: nodes[4].ID(), Amount: amount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pay.Status != PaymentSucceeded {
+		t.Fatalf("payment %s: %s (attempts %+v)", pay.Status, pay.Failure, pay.Attempts)
+	}
+	// The cluster's policy: 1 + 1000 ppm per forwarding node, compounding
+	// backwards from the payee.
+	fee := func(a uint64) uint64 { return 1 + a*1000/1_000_000 }
+	a3 := uint64(amount)
+	a2 := a3 + fee(a3)
+	a1 := a2 + fee(a2)
+	a0 := a1 + fee(a1)
+	if pay.Fee != a0-amount {
+		t.Fatalf("fee %d, want %d", pay.Fee, a0-amount)
+	}
+	waitNoPending(t, nodes, ids)
+	// Each intermediate node i received a_{i-1} and forwarded a_i.
+	want := map[int]uint64{1: a0 - a1, 2: a1 - a2, 3: a2 - a3}
+	for i, earned := range want {
+		in := channelOf(t, nodes[i], ids[i-1]).LocalBalance
+		out := channelOf(t, nodes[i], ids[i]).LocalBalance
+		if in != [3]uint64{a0, a1, a2}[i-1] || 10_000_000-out != [3]uint64{a1, a2, a3}[i-1] {
+			t.Fatalf("node %d: in %d out %d", i, in, 10_000_000-out)
+		}
+		_ = earned
+	}
+	if got := channelOf(t, nodes[4], ids[3]).LocalBalance; got != amount {
+		t.Fatalf("payee received %d, want %d", got, amount)
+	}
+	fw, err := nodes[2].Forwards(10)
+	if err != nil || len(fw) != 1 || !fw[0].Settled || fw[0].Fee != a1-a2 {
+		t.Fatalf("forwards of node 2: %+v %v", fw, err)
+	}
+}
+
+func waitNoPending(t *testing.T, nodes []*Node, ids []channel.ID) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for i, id := range ids {
+		for _, n := range []*Node{nodes[i], nodes[i+1]} {
+			for channelOf(t, n, id).PendingHTLCs != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("HTLCs stay pending on channel %d", i)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		checkAgree(t, nodes[i], nodes[i+1], id)
+	}
+}
+
+func TestPaymentFailureAttributed(t *testing.T) {
+	nodes := startCluster(t, 5)
+	// The last channel has no balance on node 3's side: node 3 cannot forward.
+	ids := openLine(t, nodes[:4], 10_000_000, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	last, err := nodes[4].OpenChannel(ctx, nodes[3].ID(), 10_000_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitGraphHas(t, nodes, append(ids, last))
+	pay, err := nodes[0].Pay(ctx, PayRequest{Dest: nodes[4].ID(), Amount: 100_000, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pay.Status != PaymentFailed || len(pay.Attempts) != 1 {
+		t.Fatalf("payment %+v", pay)
+	}
+	a := pay.Attempts[0]
+	// Hop 2 is node 3 (the node receiving the HTLC on the third channel):
+	// it had no balance towards node 4.
+	if a.FailingHop != 2 || a.Failure != "temporary_channel_failure" {
+		t.Fatalf("failure attributed to hop %d (%s), want hop 2 temporary_channel_failure", a.FailingHop, a.Failure)
+	}
+	waitNoPending(t, nodes[:4], ids)
+	_ = peer.ID("")
+}
+
+// diamond builds A→B→D and A→C→D, each channel funded by its opener with
+// amount (nothing pushed).
+func diamond(t *testing.T, amount uint64) (nodes []*Node, ids []channel.ID) {
+	t.Helper()
+	nodes = startCluster(t, 4) // A, B, C, D
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, e := range [][2]int{{0, 1}, {1, 3}, {0, 2}, {2, 3}} {
+		id, err := nodes[e[0]].OpenChannel(ctx, nodes[e[1]].ID(), amount, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	waitGraphHas(t, nodes, ids)
+	return nodes, ids
+}
+
+func TestPaymentInvoiceMultiPartAcrossDiamond(t *testing.T) {
+	nodes, ids := diamond(t, 1_000_000)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// 1.5M cannot fit either path (1M each): it must be split.
+	inv, err := nodes[3].CreateInvoice(1_500_000, "diamond", time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := nodes[0].Pay(ctx, PayRequest{Invoice: inv.Invoice, MaxFee: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pay.Status != PaymentSucceeded {
+		t.Fatalf("payment %s: %s (%d attempts: %+v)", pay.Status, pay.Failure, len(pay.Attempts), pay.Attempts)
+	}
+	parts := 0
+	for _, a := range pay.Attempts {
+		if a.Status == "succeeded" {
+			parts++
+		}
+	}
+	if parts < 2 {
+		t.Fatalf("paid in %d part(s), want a split", parts)
+	}
+	waitNoPending(t, []*Node{nodes[0], nodes[1], nodes[3]}, []channel.ID{ids[0], ids[1]})
+	waitNoPending(t, []*Node{nodes[0], nodes[2], nodes[3]}, []channel.ID{ids[2], ids[3]})
+	got := channelOf(t, nodes[3], ids[1]).LocalBalance + channelOf(t, nodes[3], ids[3]).LocalBalance
+	if got != 1_500_000 {
+		t.Fatalf("payee received %d, want 1500000", got)
+	}
+	rec, err := nodes[3].Invoice(inv.Invoice.PaymentHash)
+	if err != nil || rec.State != InvoiceStatePaid {
+		t.Fatalf("invoice after payment: %+v %v", rec, err)
+	}
+	// Paying the same invoice again is refused by the payer.
+	if _, err := nodes[0].Pay(ctx, PayRequest{Invoice: inv.Invoice}); !errors.Is(err, ErrAlreadyPaid) {
+		t.Fatalf("second payment: %v", err)
+	}
+}
+
+func TestPaymentInvoiceRefusals(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ids := openLine(t, nodes, 10_000_000, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	payee := nodes[2]
+
+	// A forged secret: the payee refuses, attributed to the final hop, and
+	// the payer does not retry.
+	inv, err := payee.CreateInvoice(5_000, "secret", time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := *inv.Invoice
+	forged.PaymentSecret[0] ^= 1
+	pay, err := nodes[0].Pay(ctx, PayRequest{Invoice: &forged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pay.Status != PaymentFailed || len(pay.Attempts) != 1 || pay.Attempts[0].FailingHop != 1 ||
+		pay.Attempts[0].Failure != "incorrect_or_unknown_payment_details" {
+		t.Fatalf("wrong secret: %+v", pay)
+	}
+	// An expired invoice is refused before anything is sent.
+	exp, err := payee.CreateInvoice(5_000, "short", time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond) // let the invoice's millisecond expiry pass
+	if _, err := nodes[0].Pay(ctx, PayRequest{Invoice: exp.Invoice}); err == nil {
+		t.Fatal("expired invoice paid")
+	}
+	waitNoPending(t, nodes, ids)
+	// Nothing moved: the failed payment left every balance as it was.
+	if b := channelOf(t, nodes[0], ids[0]).LocalBalance; b != 10_000_000 {
+		t.Fatalf("payer balance %d after failed payments", b)
+	}
+}

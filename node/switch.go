@@ -1,0 +1,585 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paymesh/paymesh/protocol/channel"
+	"github.com/paymesh/paymesh/protocol/onion"
+	"github.com/paymesh/paymesh/store"
+)
+
+// The switch handles every HTLC a peer offers this node that carries an
+// onion: it peels its layer, and either settles it as the payee or forwards
+// it on the channel the onion names, checking the fee and expiry this node's
+// policy asks for, and brings the outcome back upstream.
+//
+// Failure reasons on the wire (ChanFailHTLC.reason) start with a kind byte:
+//
+//	0x00 | error packet   BOLT 4 error packet; each hop wraps it on the way back
+//	0x01 | failure msg    the next node could not read the onion (BADONION):
+//	                      the node receiving it builds the error packet itself
+//
+// A reason without a known kind byte (direct HTLCs without an onion) is
+// passed up as is.
+const (
+	reasonPacket   byte = 0x00
+	reasonBadOnion byte = 0x01
+	// minFinalMargin is how far in the future an HTLC's expiry must be
+	// when it arrives at the payee or is forwarded.
+	minExpiryMargin = 3 * time.Second
+)
+
+type htlcRef struct {
+	Ch channel.ID
+	ID uint64
+}
+
+// circuit ties a forwarded HTLC to the incoming HTLC that paid for it.
+type circuit struct {
+	In       htlcRef
+	InPeer   peer.ID `json:"-"`
+	InAmount uint64
+	Out      htlcRef
+	OutAmt   uint64
+	Hash     channel.Hash
+	Secret   onion.SharedSecret
+	Created  int64 // unix ms
+}
+
+type circuitJSON struct {
+	InCh     []byte `json:"in_ch"`
+	InID     uint64 `json:"in_id"`
+	InPeer   []byte `json:"in_peer"`
+	InAmount uint64 `json:"in_amount"`
+	OutCh    []byte `json:"out_ch"`
+	OutID    uint64 `json:"out_id"`
+	OutAmt   uint64 `json:"out_amount"`
+	Hash     []byte `json:"hash"`
+	Secret   []byte `json:"secret"`
+	Created  int64  `json:"created"`
+}
+
+func (c *circuit) marshal() []byte {
+	b, _ := json.Marshal(circuitJSON{c.In.Ch[:], c.In.ID, []byte(c.InPeer), c.InAmount, c.Out.Ch[:], c.Out.ID, c.OutAmt, c.Hash[:], c.Secret[:], c.Created})
+	return b
+}
+
+func unmarshalCircuit(b []byte) (*circuit, error) {
+	var j circuitJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, err
+	}
+	if len(j.InCh) != 32 || len(j.OutCh) != 32 || len(j.Hash) != 32 || len(j.Secret) != 32 {
+		return nil, errors.New("circuit record with bad field lengths")
+	}
+	return &circuit{
+		In: htlcRef{channel.ID(j.InCh), j.InID}, InPeer: peer.ID(j.InPeer), InAmount: j.InAmount,
+		Out: htlcRef{channel.ID(j.OutCh), j.OutID}, OutAmt: j.OutAmt,
+		Hash: channel.Hash(j.Hash), Secret: onion.SharedSecret(j.Secret), Created: j.Created,
+	}, nil
+}
+
+// ForwardRecord is one settled forward, as `paymesh forwards` lists it.
+type ForwardRecord struct {
+	InChannel  string `json:"in_channel"`
+	OutChannel string `json:"out_channel"`
+	InAmount   uint64 `json:"in_amount"`
+	OutAmount  uint64 `json:"out_amount"`
+	Fee        uint64 `json:"fee"`
+	Settled    bool   `json:"settled"`
+	Failure    string `json:"failure,omitempty"`
+	StartedMS  int64  `json:"started_unix_ms"`
+	EndedMS    int64  `json:"ended_unix_ms"`
+}
+
+// JamLimits bound what one incoming peer may keep pending through this
+// node, across all of its channels: HTLC slots and locked amount.
+type JamLimits struct {
+	MaxPending int
+	MaxLocked  uint64
+}
+
+// DefaultJamLimits leaves room for micropayment streams while keeping any
+// one peer from locking up the node's liquidity.
+func DefaultJamLimits() JamLimits { return JamLimits{MaxPending: 2048, MaxLocked: 1 << 40} }
+
+type peerBudget struct {
+	pending int
+	locked  uint64
+}
+
+type htlcSwitch struct {
+	n   *Node
+	log *slog.Logger
+
+	mu       sync.Mutex
+	byOut    map[htlcRef]*circuit
+	byIn     map[htlcRef]*circuit
+	replay   map[[32]byte]htlcRef // onion replay keys → the HTLC that used them
+	budgets  map[peer.ID]*peerBudget
+	jam      JamLimits
+	forwards prometheus.Counter
+	fees     prometheus.Counter
+	jammed   prometheus.Counter
+	failures *prometheus.CounterVec
+}
+
+func newSwitch(n *Node) *htlcSwitch {
+	sw := &htlcSwitch{
+		n:       n,
+		log:     n.log.With("component", "switch"),
+		byOut:   make(map[htlcRef]*circuit),
+		byIn:    make(map[htlcRef]*circuit),
+		replay:  make(map[[32]byte]htlcRef),
+		budgets: make(map[peer.ID]*peerBudget),
+		jam:     n.cfg.Jam,
+		forwards: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paymesh_switch_forwards_total", Help: "HTLCs forwarded and settled."}),
+		fees: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paymesh_switch_fees_earned_total", Help: "Fees earned by settled forwards."}),
+		jammed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paymesh_switch_jamming_refusals_total", Help: "HTLCs refused because the incoming peer exceeded its pending budget."}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paymesh_switch_failures_total", Help: "HTLCs failed by this node, by failure code."}, []string{"code"}),
+	}
+	n.registry.MustRegister(sw.forwards, sw.fees, sw.jammed, sw.failures)
+	return sw
+}
+
+// switchHooks routes channel events to the switch, keeping the preimage
+// behaviour for direct HTLCs without an onion.
+type switchHooks struct {
+	preimageHooks
+	sw *htlcSwitch
+}
+
+func (h switchHooks) incoming(s *peerSession, id channel.ID, htlc channel.HTLC, now time.Time) {
+	if len(htlc.Onion) == 0 {
+		h.preimageHooks.incoming(s, id, htlc, now)
+		return
+	}
+	h.sw.incoming(s, id, htlc, now)
+}
+
+func (h switchHooks) resolved(id channel.ID, htlcID uint64, r HTLCResult) {
+	h.sw.resolved(htlcRef{id, htlcID}, r)
+	h.sw.n.payer.resolved(htlcRef{id, htlcID}, r)
+}
+
+func (h switchHooks) holds(id channel.ID, htlc channel.HTLC) bool {
+	h.sw.mu.Lock()
+	_, ok := h.sw.byIn[htlcRef{id, htlc.ID}]
+	h.sw.mu.Unlock()
+	return ok || h.sw.n.invoiceHoldsHTLC(id, htlc)
+}
+
+// failWith fails incoming HTLC ref with failure message msg, encrypted
+// for the payer with the hop's shared secret.
+func (sw *htlcSwitch) failWith(s *peerSession, id channel.ID, htlcID uint64, ss onion.SharedSecret, msg *onion.FailureMessage) {
+	sw.failures.WithLabelValues(msg.Code.String()).Inc()
+	pkt, err := onion.NewErrorPacket(ss, msg.Encode())
+	if err == nil {
+		sw.failRaw(s, id, htlcID, append([]byte{reasonPacket}, pkt...))
+		return
+	}
+	sw.log.Error("build error packet", "err", err)
+	sw.failRaw(s, id, htlcID, []byte{reasonPacket})
+}
+
+func (sw *htlcSwitch) failRaw(s *peerSession, id channel.ID, htlcID uint64, reason []byte) {
+	e := s.chans[id]
+	if e == nil {
+		return
+	}
+	out, err := e.m.FailHTLC(htlcID, reason)
+	if err != nil {
+		s.log.Debug("fail incoming HTLC", "channel", id, "htlc", htlcID, "err", err)
+		return
+	}
+	s.apply(id, out)
+}
+
+func (sw *htlcSwitch) fulfill(s *peerSession, id channel.ID, htlcID uint64, pre channel.Hash, now time.Time) {
+	e := s.chans[id]
+	if e == nil {
+		return
+	}
+	out, err := e.m.Fulfill(htlcID, pre, now)
+	if err != nil {
+		s.log.Warn("fulfill incoming HTLC", "channel", id, "htlc", htlcID, "err", err)
+		return
+	}
+	s.apply(id, out)
+}
+
+// incoming runs in the upstream session's loop for an HTLC with an onion.
+func (sw *htlcSwitch) incoming(s *peerSession, id channel.ID, h channel.HTLC, now time.Time) {
+	ref := htlcRef{id, h.ID}
+	sw.mu.Lock()
+	_, forwarded := sw.byIn[ref]
+	sw.mu.Unlock()
+	if forwarded {
+		return // restored: the circuit waits for its outgoing HTLC
+	}
+	pkt, err := onion.DecodePacket(h.Onion)
+	var peeled *onion.Peeled
+	if err == nil {
+		peeled, err = onion.Peel(sw.n.cfg.OnionKey, pkt, h.PaymentHash[:])
+	}
+	if err != nil {
+		code, ok := onion.BadOnionCode(err)
+		if !ok {
+			code = onion.CodeInvalidOnionHMAC
+		}
+		sw.failures.WithLabelValues(code.String()).Inc()
+		body := onion.NewBadOnionFailure(code, h.Onion).Encode()
+		sw.failRaw(s, id, h.ID, append([]byte{reasonBadOnion}, body...))
+		return
+	}
+	ss := peeled.SharedSecret
+	rk := ss.ReplayKey()
+	sw.mu.Lock()
+	prev, seen := sw.replay[rk]
+	if !seen {
+		sw.replay[rk] = ref
+	}
+	sw.mu.Unlock()
+	if seen && prev != ref {
+		sw.log.Warn("replayed onion refused", "channel", id, "htlc", h.ID)
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeTemporaryNodeFailure})
+		return
+	}
+	payload, err := onion.DecodeHopPayload(peeled.Payload)
+	if err == nil {
+		err = payload.Validate(peeled.IsFinal())
+	}
+	if err != nil {
+		msg := &onion.FailureMessage{Code: onion.CodeInvalidOnionPayload}
+		var pe *onion.PayloadError
+		if errors.As(err, &pe) {
+			msg = pe.Failure()
+		}
+		sw.failWith(s, id, h.ID, ss, msg)
+		return
+	}
+	if peeled.IsFinal() {
+		sw.final(s, id, h, ss, payload, now)
+		return
+	}
+	sw.forward(s, id, h, ss, payload, peeled.Next, now)
+}
+
+// final settles an HTLC addressed to this node.
+func (sw *htlcSwitch) final(s *peerSession, id channel.ID, h channel.HTLC, ss onion.SharedSecret, p *onion.HopPayload, now time.Time) {
+	switch {
+	case h.Amount < p.AmountToForward:
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeFinalIncorrectHTLCAmount, HTLCAmount: h.Amount})
+		return
+	case uint64(h.Expiry) < p.OutgoingExpiry:
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeFinalIncorrectCLTVExpiry, Expiry: uint32(h.Expiry / 1000)})
+		return
+	case h.Expiry < now.Add(minExpiryMargin).UnixMilli():
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeExpiryTooSoon})
+		return
+	}
+	details := &onion.FailureMessage{Code: onion.CodeIncorrectOrUnknownPaymentDetails, HTLCAmount: h.Amount, Height: uint32(now.Unix())}
+	if p.KeysendPreimage != nil {
+		pre := channel.Hash(*p.KeysendPreimage)
+		if sha256.Sum256(pre[:]) != h.PaymentHash {
+			sw.failWith(s, id, h.ID, ss, details)
+			return
+		}
+		sw.fulfill(s, id, h.ID, pre, now)
+		return
+	}
+	var secret [32]byte
+	total := p.TotalAmount()
+	if p.PaymentData != nil {
+		secret = p.PaymentData.Secret
+	}
+	d := sw.n.settleInvoice(h.PaymentHash, secret, h.Amount, total, htlcRef{id, h.ID}, ss, now)
+	switch d.kind {
+	case decideFulfill:
+		// This part may complete a multi-part payment: settle every part.
+		self := htlcRef{id, h.ID}
+		settled := false
+		for _, ref := range d.release {
+			if ref == self {
+				settled = true
+				sw.fulfill(s, id, h.ID, d.preimage, now)
+				continue
+			}
+			ref := ref
+			sw.n.chans.post(ref.Ch, func(s2 *peerSession) { sw.fulfill(s2, ref.Ch, ref.ID, d.preimage, time.Now()) })
+		}
+		if !settled {
+			sw.fulfill(s, id, h.ID, d.preimage, now)
+		}
+	case decideHold:
+		// Held until the other parts arrive, or failed by the MPP timeout.
+	case decideTemporary:
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeTemporaryNodeFailure})
+	default:
+		sw.failWith(s, id, h.ID, ss, details)
+	}
+}
+
+// run does the switch's periodic work until ctx ends.
+func (sw *htlcSwitch) run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			sw.expireHeld(now)
+		}
+	}
+}
+
+// expireHeld fails the parts of multi-part payments that did not complete
+// in time, with mpp_timeout. The node runs it periodically.
+func (sw *htlcSwitch) expireHeld(now time.Time) {
+	for _, ref := range sw.n.expireHeldParts(now) {
+		r := htlcRef{ref.Channel, ref.ID}
+		sw.n.chans.post(r.Ch, func(s *peerSession) {
+			ss, ok := sw.secretOf(s, r)
+			if !ok {
+				sw.failRaw(s, r.Ch, r.ID, []byte{reasonPacket})
+				return
+			}
+			sw.failWith(s, r.Ch, r.ID, ss, &onion.FailureMessage{Code: onion.CodeMPPTimeout})
+		})
+	}
+}
+
+// secretOf recomputes the shared secret of an incoming HTLC by peeling its
+// onion again.
+func (sw *htlcSwitch) secretOf(s *peerSession, r htlcRef) (onion.SharedSecret, bool) {
+	e := s.chans[r.Ch]
+	if e == nil || e.m.State() == nil {
+		return onion.SharedSecret{}, false
+	}
+	for _, h := range e.m.IncomingPending() {
+		if h.ID != r.ID || len(h.Onion) == 0 {
+			continue
+		}
+		pkt, err := onion.DecodePacket(h.Onion)
+		if err != nil {
+			return onion.SharedSecret{}, false
+		}
+		p, err := onion.Peel(sw.n.cfg.OnionKey, pkt, h.PaymentHash[:])
+		if err != nil {
+			return onion.SharedSecret{}, false
+		}
+		return p.SharedSecret, true
+	}
+	return onion.SharedSecret{}, false
+}
+
+// forward checks the hop's policy and offers the HTLC on the next channel.
+func (sw *htlcSwitch) forward(s *peerSession, id channel.ID, h channel.HTLC, ss onion.SharedSecret, p *onion.HopPayload, next *onion.Packet, now time.Time) {
+	short := p.ShortChannelID
+	outID, outSess, ok := sw.n.chans.byShortID(short)
+	if !ok || outSess.peer == s.peer && outID == id {
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeUnknownNextPeer})
+		return
+	}
+	pol := sw.n.ownPolicyOrDefault(short)
+	fwd := p.AmountToForward
+	fee := pol.FeeBase + fwd/1_000_000*uint64(pol.FeePPM) + (fwd%1_000_000)*uint64(pol.FeePPM)/1_000_000
+	outExpiry := int64(p.OutgoingExpiry)
+	switch {
+	case pol.Disabled:
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeChannelDisabled})
+		return
+	case fwd < max(pol.HTLCMin, 1):
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeAmountBelowMinimum, HTLCAmount: fwd})
+		return
+	case pol.HTLCMax != 0 && fwd > pol.HTLCMax:
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
+		return
+	case h.Amount < fwd || h.Amount-fwd < fee:
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeFeeInsufficient, HTLCAmount: h.Amount})
+		return
+	case h.Expiry < outExpiry+int64(pol.ExpiryDeltaMS):
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeIncorrectCLTVExpiry, Expiry: uint32(h.Expiry / 1000)})
+		return
+	case outExpiry < now.Add(minExpiryMargin).UnixMilli():
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeExpiryTooSoon})
+		return
+	}
+	if !sw.reserve(s.peer, h.Amount) {
+		sw.jammed.Inc()
+		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
+		return
+	}
+	c := &circuit{In: htlcRef{id, h.ID}, InPeer: s.peer, InAmount: h.Amount, OutAmt: fwd, Hash: h.PaymentHash, Secret: ss, Created: now.UnixMilli()}
+	sw.mu.Lock()
+	sw.byIn[c.In] = c
+	sw.mu.Unlock()
+	nextBytes := next.Encode()
+	expiry := time.UnixMilli(outExpiry)
+	fail := func(msg *onion.FailureMessage) {
+		sw.mu.Lock()
+		delete(sw.byIn, c.In)
+		sw.mu.Unlock()
+		sw.release(c.InPeer, c.InAmount)
+		sw.n.chans.post(id, func(s *peerSession) { sw.failWith(s, id, h.ID, ss, msg) })
+	}
+	sw.n.chans.postTo(outSess, func(o *peerSession) {
+		e := o.chans[outID]
+		if e == nil {
+			fail(&onion.FailureMessage{Code: onion.CodeUnknownNextPeer})
+			return
+		}
+		hid, out, err := e.m.AddHTLC(fwd, h.PaymentHash, expiry, nextBytes, time.Now())
+		if err != nil {
+			fail(&onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
+			return
+		}
+		c.Out = htlcRef{outID, hid}
+		sw.mu.Lock()
+		sw.byOut[c.Out] = c
+		sw.mu.Unlock()
+		o.apply(outID, out)
+		o.addKV(outID, store.KV{Key: store.CircuitKey(outID, hid), Value: c.marshal()})
+	})
+}
+
+func (sw *htlcSwitch) reserve(p peer.ID, amount uint64) bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	b := sw.budgets[p]
+	if b == nil {
+		b = &peerBudget{}
+		sw.budgets[p] = b
+	}
+	if b.pending+1 > sw.jam.MaxPending || b.locked+amount > sw.jam.MaxLocked {
+		return false
+	}
+	b.pending++
+	b.locked += amount
+	return true
+}
+
+func (sw *htlcSwitch) release(p peer.ID, amount uint64) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if b := sw.budgets[p]; b != nil {
+		b.pending--
+		b.locked -= amount
+		if b.pending <= 0 {
+			delete(sw.budgets, p)
+		}
+	}
+}
+
+// resolved brings an outgoing HTLC's outcome back to its incoming HTLC.
+func (sw *htlcSwitch) resolved(out htlcRef, r HTLCResult) {
+	sw.mu.Lock()
+	c := sw.byOut[out]
+	if c != nil {
+		delete(sw.byOut, out)
+		delete(sw.byIn, c.In)
+	}
+	sw.mu.Unlock()
+	if c == nil {
+		return
+	}
+	sw.release(c.InPeer, c.InAmount)
+	rec := ForwardRecord{InChannel: c.In.Ch.String(), OutChannel: c.Out.Ch.String(), InAmount: c.InAmount, OutAmount: c.OutAmt,
+		Fee: c.InAmount - c.OutAmt, StartedMS: c.Created, EndedMS: time.Now().UnixMilli()}
+	in := c.In
+	switch {
+	case r.Preimage != nil:
+		pre := *r.Preimage
+		rec.Settled = true
+		sw.forwards.Inc()
+		sw.fees.Add(float64(rec.Fee))
+		sw.n.chans.post(in.Ch, func(s *peerSession) { sw.fulfill(s, in.Ch, in.ID, pre, time.Now()) })
+	case len(r.Reason) > 0 && r.Reason[0] == reasonPacket && len(r.Reason) > 1:
+		wrapped := onion.WrapError(c.Secret, r.Reason[1:])
+		rec.Failure = "downstream"
+		sw.n.chans.post(in.Ch, func(s *peerSession) { sw.failRaw(s, in.Ch, in.ID, append([]byte{reasonPacket}, wrapped...)) })
+	case len(r.Reason) > 0 && r.Reason[0] == reasonBadOnion:
+		msg, err := onion.DecodeFailureMessage(r.Reason[1:])
+		if err != nil || !msg.Code.IsBadOnion() {
+			msg = &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure}
+		}
+		rec.Failure = msg.Code.String()
+		sw.n.chans.post(in.Ch, func(s *peerSession) { sw.failWith(s, in.Ch, in.ID, c.Secret, msg) })
+	default:
+		rec.Failure = "temporary_channel_failure"
+		sw.n.chans.post(in.Ch, func(s *peerSession) {
+			sw.failWith(s, in.Ch, in.ID, c.Secret, &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
+		})
+	}
+	entry, _ := json.Marshal(rec)
+	if err := sw.n.store.CloseCircuit(out.Ch, out.ID, rec.EndedMS, entry); err != nil {
+		sw.log.Warn("close circuit", "err", err)
+	}
+}
+
+// restore reloads open circuits after a restart. A circuit whose outgoing
+// HTLC is still pending waits for it; one whose outgoing HTLC ended while
+// the node was down is settled from the stored preimage, or failed.
+func (sw *htlcSwitch) restore() error {
+	recs, err := sw.n.store.Circuits()
+	if err != nil {
+		return err
+	}
+	for k, v := range recs {
+		c, err := unmarshalCircuit(v)
+		if err != nil {
+			sw.log.Warn("unreadable circuit dropped", "err", err)
+			continue
+		}
+		out := htlcRef{channel.ID(k[:32]), binary.BigEndian.Uint64(k[32:])}
+		c.Out = out
+		sw.mu.Lock()
+		sw.byOut[out] = c
+		sw.byIn[c.In] = c
+		sw.mu.Unlock()
+		sw.reserve(c.InPeer, c.InAmount)
+		pending, err := sw.n.chans.offeredPending(out)
+		if err != nil || pending {
+			continue
+		}
+		pre, ok, _ := sw.n.store.Preimage(c.Hash)
+		if ok {
+			p := channel.Hash(pre)
+			sw.resolved(out, HTLCResult{Preimage: &p})
+		} else {
+			sw.resolved(out, HTLCResult{Err: errors.New("outgoing HTLC ended while the node was down")})
+		}
+	}
+	return nil
+}
+
+// Forwards returns up to limit settled forwards, newest first.
+func (n *Node) Forwards(limit int) ([]ForwardRecord, error) {
+	raw, err := n.store.ForwardLog(limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ForwardRecord, 0, len(raw))
+	for _, b := range raw {
+		var r ForwardRecord
+		if json.Unmarshal(b, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

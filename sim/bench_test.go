@@ -1,0 +1,95 @@
+package sim
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// BenchmarkCLoTHDefault is CLoTH's default experiment on its own data
+// (6,006 nodes, 5,000 payments, Poisson 1/s, exponential amounts of mean
+// 100 sat, uniform endpoints) in lnd-v0.10 mode; one op is one whole run.
+func BenchmarkCLoTHDefault(b *testing.B) {
+	dataDir(b, "cloth")
+	benchScenario(b, "testdata/cloth-default.toml")
+}
+
+// BenchmarkProbabilisticCLN2021 simulates 5,000 payments with the
+// probabilistic strategy on the 2021 Lightning graph.
+func BenchmarkProbabilisticCLN2021(b *testing.B) {
+	dataDir(b, "ln-cln-2021-04-16")
+	benchScenario(b, "testdata/cln2021-probabilistic.toml")
+}
+
+func benchScenario(b *testing.B, path string) {
+	var ov []Override
+	if n := os.Getenv("SIM_BENCH_PAYMENTS"); n != "" {
+		ov = append(ov, Override{"workload.payments", n})
+	}
+	if os.Getenv("SIM_BENCH_PRECOMPUTE") != "" {
+		ov = append(ov, Override{"engine.precompute_first", os.Getenv("SIM_BENCH_PRECOMPUTE")})
+	}
+	sc, err := LoadScenario(path, ov...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pays int
+	var ratio float64
+	start := time.Now()
+	for b.Loop() {
+		res, err := Run(context.Background(), sc, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pays += res.Jobs[0].Metrics.Payments
+		ratio = res.Strategies[0].Aggregate.SuccessRatio.Mean
+	}
+	b.ReportMetric(float64(pays)/time.Since(start).Seconds(), "payments/s")
+	b.ReportMetric(100*ratio, "success%")
+}
+
+// BenchmarkMemoryPerEdge measures the heap held per directed edge by
+// everything a simulation keeps: the sim topology, the routing graph and
+// the engine's channel state, on a scale-free graph
+// (default 20,000 nodes, 10 channels per new node; SIM_BENCH_NODES and
+// SIM_BENCH_M scale it, e.g. 100000 and 10 for 1,000,000 channels).
+func BenchmarkMemoryPerEdge(b *testing.B) {
+	n, m := 20_000, 10
+	if v, err := strconv.Atoi(os.Getenv("SIM_BENCH_NODES")); err == nil {
+		n = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("SIM_BENCH_M")); err == nil {
+		m = v
+	}
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		topo, err := Generate(GeneratorConfig{Model: "ba", Nodes: n, M: m, Capacity: Dist{Kind: "lognormal", Mean: 5e8, Sigma: 1}}, seedStream(1, "mem"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := InitBalances(topo, BalanceUniform, seedStream(1, "b")); err != nil {
+			b.Fatal(err)
+		}
+		NormalizeOrder(topo)
+		g, err := BuildGraph(topo, 10*time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e, err := NewEngine(EngineConfig{}, topo, g, builder(&Scenario{}, "probabilistic"), nil, seedStream(1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		edges := 2 * len(topo.Channels)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(edges), "bytes/edge")
+		b.ReportMetric(float64(edges), "edges")
+		runtime.KeepAlive(g)
+		runtime.KeepAlive(e)
+	}
+}

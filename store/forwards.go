@@ -1,0 +1,123 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Forwarding and settlement records.
+//
+//	pre/<payment hash:32>             a preimage this node learnt (32 bytes),
+//	                                  written in the same transaction as the
+//	                                  channel state that revealed it
+//	fwd/<channel:32><htlc id:8>       an open forwarding circuit, keyed by the
+//	                                  outgoing HTLC; written with that HTLC's
+//	                                  add, deleted once the incoming HTLC is
+//	                                  settled (opaque bytes of the node)
+//	fwdlog/<unix ms:8><channel:32><htlc id:8>
+//	                                  a settled forward (opaque bytes)
+//
+// A circuit is durable exactly when the outgoing HTLC is, so after a crash
+// an incoming HTLC with no circuit was never forwarded and may be handled
+// afresh, and one with a circuit waits for (or reads) its outgoing HTLC's
+// outcome.
+
+// PreimageKey is the key under which a learnt preimage is stored.
+func PreimageKey(hash [32]byte) []byte { return append([]byte("pre/"), hash[:]...) }
+
+// CircuitKey is the key of the circuit of outgoing HTLC id on channel ch.
+func CircuitKey(ch [32]byte, id uint64) []byte {
+	k := append([]byte("fwd/"), ch[:]...)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// Preimage returns a stored preimage.
+func (s *Store) Preimage(hash [32]byte) ([32]byte, bool, error) {
+	var p [32]byte
+	found := false
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(PreimageKey(hash))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 32 {
+				return fmt.Errorf("preimage record of %d bytes", len(v))
+			}
+			copy(p[:], v)
+			found = true
+			return nil
+		})
+	})
+	return p, found, err
+}
+
+// Circuits returns every open circuit: key (channel, htlc id) and value.
+func (s *Store) Circuits() (map[[40]byte][]byte, error) {
+	out := make(map[[40]byte][]byte)
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte("fwd/")
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != 4+40 {
+				continue
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out[[40]byte(k[4:])] = v
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CloseCircuit deletes a circuit and, when entry is non-nil, appends it to
+// the forwarding log (asynchronous: losing it loses a statistic, not money).
+func (s *Store) CloseCircuit(ch [32]byte, id uint64, atMS int64, entry []byte) error {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	if err := wb.Delete(CircuitKey(ch, id)); err != nil {
+		return err
+	}
+	if entry != nil {
+		k := binary.BigEndian.AppendUint64([]byte("fwdlog/"), uint64(atMS))
+		k = append(k, ch[:]...)
+		k = binary.BigEndian.AppendUint64(k, id)
+		if err := wb.Set(k, entry); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// ForwardLog returns up to limit settled forwards, newest first.
+func (s *Store) ForwardLog(limit int) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Reverse = true
+		opts.Prefix = []byte("fwdlog/")
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(append([]byte("fwdlog/"), 0xff)); it.Valid() && len(out) < limit; it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
