@@ -331,23 +331,29 @@ func (s *gossipService) receive(ctx context.Context, st network.Stream, since in
 	if err != nil {
 		return 0, err
 	}
-	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.SyncStall))
-	fw := wire.NewFrameWriter(st, wire.MaxGraphSyncFrame)
-	if err := fw.WriteFrame(req); err != nil {
-		return 0, fmt.Errorf("send graph sync request: %w", err)
-	}
-	if err := fw.Flush(); err != nil {
-		return 0, fmt.Errorf("send graph sync request: %w", err)
-	}
-	_ = st.CloseWrite()
-	sess := gossip.NewSyncSession(s.v)
-	sess.Run = parallel
-	fr := wire.NewFrameReader(st, wire.MaxGraphSyncFrame)
 	// A timer rather than only a read deadline: not every transport
 	// honours deadlines (mocknet does not), and a stalled peer must end.
 	var stalled atomic.Bool
 	timer := time.AfterFunc(s.cfg.SyncStall, func() { stalled.Store(true); st.Reset() })
 	defer timer.Stop()
+	stallErr := func(err error) error {
+		if stalled.Load() || errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%w: nothing for %v", errSyncStalled, s.cfg.SyncStall)
+		}
+		return fmt.Errorf("send graph sync request: %w", err)
+	}
+	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.SyncStall))
+	fw := wire.NewFrameWriter(st, wire.MaxGraphSyncFrame)
+	if err := fw.WriteFrame(req); err != nil {
+		return 0, stallErr(err)
+	}
+	if err := fw.Flush(); err != nil {
+		return 0, stallErr(err)
+	}
+	_ = st.CloseWrite()
+	sess := gossip.NewSyncSession(s.v)
+	sess.Run = parallel
+	fr := wire.NewFrameReader(st, wire.MaxGraphSyncFrame)
 	for {
 		timer.Reset(s.cfg.SyncStall)
 		_ = st.SetReadDeadline(time.Now().Add(s.cfg.SyncStall))

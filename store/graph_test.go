@@ -137,3 +137,29 @@ func TestGraphBadRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzGraphRecord checks that any stored key and value either decode into a
+// record that encodes back to the same bytes or are refused as bad.
+func FuzzGraphRecord(f *testing.F) {
+	f.Add(uint8(GraphUpdate), []byte("\x00\x00\x00\x00\x00\x00\x00\x02\x01"), []byte("\x00\x00\x00\x00\x00\x00\x00\x09data"))
+	f.Add(uint8(GraphNode), []byte("node"), []byte("\x00\x00\x00\x00\x00\x00\x00\x01x"))
+	f.Add(uint8(GraphChannel), []byte("short"), []byte("v"))
+	f.Fuzz(func(t *testing.T, kind uint8, rest, val []byte) {
+		k := GraphKind(kind%4 + 1)
+		key := append(append([]byte(nil), graphPrefixes[k]...), rest...)
+		r, err := decodeGraphRecord(k, key, val)
+		if err != nil {
+			if !errors.Is(err, ErrBadGraphRecord) {
+				t.Fatalf("error %v does not wrap ErrBadGraphRecord", err)
+			}
+			return
+		}
+		k2, err := r.key()
+		if err != nil {
+			t.Fatalf("decoded record %+v has no key: %v", r, err)
+		}
+		if !bytes.Equal(k2, key) || !bytes.Equal(r.value(), val) {
+			t.Fatalf("round trip: key %q → %q, value %q → %q", key, k2, val, r.value())
+		}
+	})
+}
