@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paymesh/paymesh/protocol/channel"
+	"github.com/paymesh/paymesh/protocol/gossip"
 	"github.com/paymesh/paymesh/protocol/wire"
 	"github.com/paymesh/paymesh/store"
 )
@@ -57,8 +58,9 @@ func DefaultChannelConfig() ChannelConfig {
 			Reserve:     0,
 		},
 		MaxAcceptDeposit: 0,
-		MaxCapacity:      1 << 62,
-		ExpiryGrace:      5 * time.Second,
+		// The largest channel gossip can announce.
+		MaxCapacity: gossip.MaxCapacity,
+		ExpiryGrace: 5 * time.Second,
 	}
 }
 

@@ -20,7 +20,7 @@ func BenchmarkChannelThroughput(b *testing.B) {
 		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
 			a, p, _, _ := startPair(b)
 			ctx := context.Background()
-			id, err := a.OpenChannel(ctx, p.ID(), 1<<50, 0)
+			id, err := a.OpenChannel(ctx, p.ID(), 1<<40, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func BenchmarkChannelThroughput(b *testing.B) {
 func BenchmarkChannelIdleLatency(b *testing.B) {
 	a, p, _, _ := startPair(b)
 	ctx := context.Background()
-	id, err := a.OpenChannel(ctx, p.ID(), 1<<50, 0)
+	id, err := a.OpenChannel(ctx, p.ID(), 1<<40, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,6 +64,11 @@ type GossipConfig struct {
 	// SyncOverlap is subtracted from the newest timestamp the node knows to
 	// form the `since` of an incremental sync (1h).
 	SyncOverlap time.Duration
+	// AntiEntropy is how often the node pulls what changed recently from
+	// one random peer (5s), and it also does so with every newly
+	// identified peer: gossip alone loses what is published before the
+	// topic's mesh includes a peer.
+	AntiEntropy time.Duration
 	// MaxSyncServes is how many graph syncs the node serves at once (4).
 	MaxSyncServes int
 	// ScoreInspect is how often pubsub reports peer scores, which feed the
@@ -93,6 +98,7 @@ func (c *GossipConfig) Validate() error {
 	def(&c.SyncTimeout, 5*time.Minute)
 	def(&c.SyncStall, 30*time.Second)
 	def(&c.SyncOverlap, time.Hour)
+	def(&c.AntiEntropy, 5*time.Second)
 	def(&c.ScoreInspect, 10*time.Second)
 	if c.MaxSyncServes == 0 {
 		c.MaxSyncServes = 4
@@ -100,7 +106,7 @@ func (c *GossipConfig) Validate() error {
 	if len(c.Alias) > gossip.MaxAliasBytes {
 		return fmt.Errorf("node: gossip alias is %d bytes, max %d", len(c.Alias), gossip.MaxAliasBytes)
 	}
-	for _, d := range []time.Duration{c.NodeRefresh, c.KeepAlive, c.PruneAge, c.PruneInterval, c.SyncTimeout, c.SyncStall, c.SyncOverlap, c.ScoreInspect} {
+	for _, d := range []time.Duration{c.NodeRefresh, c.KeepAlive, c.PruneAge, c.PruneInterval, c.SyncTimeout, c.SyncStall, c.SyncOverlap, c.ScoreInspect, c.AntiEntropy} {
 		if d < 0 {
 			return errors.New("node: negative gossip duration")
 		}
@@ -228,6 +234,7 @@ type gossipService struct {
 	tried    map[peer.ID]bool // sync peers asked since the last successful sync
 	needSync bool
 	syncing  bool
+	pulling  bool // an anti-entropy pull runs
 	scores   map[peer.ID]float64
 	serving  map[peer.ID]bool
 	serveSem chan struct{}

@@ -75,6 +75,37 @@ func (n *Node) graphChannel(c routing.ChannelInfo) api.GraphChannel {
 	return out
 }
 
+// nodeAnnouncement returns the newest accepted announcement of a node
+// (alias, addresses, onion key), including one still queued for the store.
+func (s *gossipService) nodeAnnouncement(id peer.ID) (*gossip.NodeAnnouncement, bool, error) {
+	s.flushWrites()
+	rec, found, err := s.n.store.Graph().Get(store.GraphRecord{Kind: store.GraphNode, Node: []byte(id)})
+	if err != nil || !found {
+		return nil, false, err
+	}
+	m, err := gossip.Decode(rec.Data)
+	if err != nil {
+		return nil, false, fmt.Errorf("node: stored announcement of %s: %w", id, err)
+	}
+	a, ok := m.(*gossip.NodeAnnouncement)
+	if !ok {
+		return nil, false, fmt.Errorf("node: stored announcement of %s is a %s", id, m.Kind())
+	}
+	return a, true, nil
+}
+
+// GraphChanged returns a channel that is closed at the next change of the
+// graph (an accepted message, a pruning, the end of a graph sync): wait on
+// it instead of polling the graph.
+func (n *Node) GraphChanged() <-chan struct{} {
+	if n.gossip == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return n.gossip.changes()
+}
+
 // ErrUnknownGraphNode is returned for a node the graph does not hold.
 var ErrUnknownGraphNode = errors.New("node: unknown node")
 
@@ -84,8 +115,7 @@ func (n *Node) GraphNode(id peer.ID) (api.GraphNode, error) {
 	snap := s.graph.Snapshot()
 	rid := routing.NodeID(id)
 	out := api.GraphNode{ID: id.String(), Addrs: []string{}, Channels: []string{}}
-	s.flushWrites() // the announcement may still be queued for the store
-	rec, found, err := n.store.Graph().Get(store.GraphRecord{Kind: store.GraphNode, Node: []byte(id)})
+	a, found, err := s.nodeAnnouncement(id)
 	if err != nil {
 		return out, err
 	}
@@ -93,18 +123,14 @@ func (n *Node) GraphNode(id peer.ID) (api.GraphNode, error) {
 		return out, fmt.Errorf("%w: %s", ErrUnknownGraphNode, id)
 	}
 	if found {
-		if m, err := gossip.Decode(rec.Data); err == nil {
-			if a, ok := m.(*gossip.NodeAnnouncement); ok {
-				out.Announced = true
-				out.Alias = a.Alias
-				for _, ad := range a.Addrs {
-					out.Addrs = append(out.Addrs, ad.String())
-				}
-				out.OnionKey = hex.EncodeToString(a.OnionKey[:])
-				out.Features = hex.EncodeToString(a.Features)
-				out.Timestamp = rfc3339(time.UnixMilli(a.Timestamp))
-			}
+		out.Announced = true
+		out.Alias = a.Alias
+		for _, ad := range a.Addrs {
+			out.Addrs = append(out.Addrs, ad.String())
 		}
+		out.OnionKey = hex.EncodeToString(a.OnionKey[:])
+		out.Features = hex.EncodeToString(a.Features)
+		out.Timestamp = rfc3339(time.UnixMilli(a.Timestamp))
 	}
 	for _, cid := range snap.ChannelsOf(rid) {
 		out.Channels = append(out.Channels, strconv.FormatUint(uint64(cid), 10))

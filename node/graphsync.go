@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
@@ -183,11 +184,20 @@ func (s *gossipService) startSyncLoop() error {
 	s.goRun(func() {
 		defer sub.Close()
 		s.maybeSync(done)
+		tick := time.NewTicker(s.cfg.AntiEntropy)
+		defer tick.Stop()
 		for {
 			select {
 			case <-s.ctx.Done():
 				return
+			case <-tick.C:
+				if ps := s.n.host.Network().Peers(); len(ps) > 0 {
+					s.pullRecent(ps[rand.IntN(len(ps))])
+				}
 			case e := <-sub.Out():
+				if ev, ok := e.(event.EvtPeerIdentificationCompleted); ok {
+					s.pullRecent(ev.Peer)
+				}
 				if ev, ok := e.(event.EvtPeerConnectednessChanged); ok && ev.Connectedness != network.Connected {
 					if len(s.n.host.Network().Peers()) == 0 {
 						s.mu.Lock()
@@ -204,6 +214,33 @@ func (s *gossipService) startSyncLoop() error {
 		}
 	})
 	return nil
+}
+
+// pullRecent asks p, in the background, for what changed in the last
+// SyncOverlap; at most one such pull runs at a time, and peers that do not
+// speak graph sync or misbehaved are skipped.
+func (s *gossipService) pullRecent(p peer.ID) {
+	if protos, err := s.n.host.Peerstore().GetProtocols(p); err != nil || !slices.Contains(protos, protocol.ID(wire.GraphSyncProtocol)) {
+		return
+	}
+	s.mu.Lock()
+	if s.banned[p] || s.pulling || s.syncing {
+		s.mu.Unlock()
+		return
+	}
+	s.pulling = true
+	s.mu.Unlock()
+	since := max(time.Now().Add(-s.cfg.SyncOverlap).UnixMilli(), 1)
+	s.goRun(func() {
+		defer func() {
+			s.mu.Lock()
+			s.pulling = false
+			s.mu.Unlock()
+		}()
+		if _, err := s.syncFrom(s.ctx, p, since); err != nil && s.ctx.Err() == nil {
+			s.log.Debug("anti-entropy pull failed", "peer", p, "err", err)
+		}
+	})
 }
 
 // maybeSync starts a sync with a connected peer that supports the protocol,

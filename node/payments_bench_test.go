@@ -12,7 +12,7 @@ import (
 )
 
 // benchLine starts count nodes with on-disk, synced Badger stores, connects
-// them in a line, opens a channel between neighbours and waits for the
+// every pair, opens a channel between neighbours (a line) and waits for the
 // graph to reach every node.
 func benchLine(b *testing.B, count int) []*Node {
 	b.Helper()
@@ -23,11 +23,15 @@ func benchLine(b *testing.B, count int) []*Node {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var ids []channel.ID
-	for i := 0; i+1 < count; i++ {
-		if _, err := nodes[i+1].Connect(ctx, nodes[i].Addrs()[0].String()); err != nil {
-			b.Fatal(err)
+	for i := range nodes {
+		for j := range i {
+			if _, err := nodes[i].Connect(ctx, nodes[j].Addrs()[0].String()); err != nil {
+				b.Fatal(err)
+			}
 		}
-		id, err := nodes[i].OpenChannel(ctx, nodes[i+1].ID(), 1<<50, 0)
+	}
+	for i := 0; i+1 < count; i++ {
+		id, err := nodes[i].OpenChannel(ctx, nodes[i+1].ID(), 1<<40, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -68,7 +72,7 @@ func BenchmarkPayment3Hop(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			p, err := src.Pay(ctx, PayRequest{Dest: dst.ID(), Amount: 1000})
+			p, err := src.Pay(ctx, PayRequest{Dest: dst.ID(), Amount: 1000, MaxFee: 10_000})
 			if err != nil || p.Status != PaymentSucceeded {
 				mu.Lock()
 				failed++
@@ -95,7 +99,7 @@ func BenchmarkPaymentIdleLatency(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		p, err := nodes[0].Pay(ctx, PayRequest{Dest: nodes[3].ID(), Amount: 1000})
+		p, err := nodes[0].Pay(ctx, PayRequest{Dest: nodes[3].ID(), Amount: 1000, MaxFee: 10_000})
 		if err != nil || p.Status != PaymentSucceeded {
 			b.Fatalf("payment: %+v %v", p, err)
 		}
