@@ -188,7 +188,12 @@ func (m *chanManager) start() error {
 			m.deposit(mach.ID(), &p)
 		}
 	}
+	// Every channel is in its session and indexed before any incoming HTLC
+	// is replayed: a replayed HTLC may be forwarded on any channel.
 	for pid, chans := range restored {
+		if addrs, err := m.store.PeerAddrs(string(pid)); err == nil {
+			m.n.host.Peerstore().AddAddrs(pid, addrs, peerstore.PermanentAddrTTL)
+		}
 		s := m.session(pid)
 		if s == nil {
 			return ErrStopped
@@ -201,7 +206,18 @@ func (m *chanManager) start() error {
 					m.index(id, s)
 				}
 			}
-			for id, e := range chans {
+		}); err != nil {
+			return err
+		}
+		m.n.host.ConnManager().Protect(pid, "channel")
+	}
+	for pid := range restored {
+		s := m.session(pid)
+		if s == nil {
+			return ErrStopped
+		}
+		if err := s.do(context.Background(), func(s *peerSession) {
+			for id, e := range s.chans {
 				for _, h := range e.m.IncomingPending() {
 					m.hooks.incoming(s, id, h, time.Now())
 				}
@@ -210,10 +226,6 @@ func (m *chanManager) start() error {
 			s.ensureStream(time.Now())
 		}); err != nil {
 			return err
-		}
-		m.n.host.ConnManager().Protect(pid, "channel")
-		if addrs, err := m.store.PeerAddrs(string(pid)); err == nil {
-			m.n.host.Peerstore().AddAddrs(pid, addrs, peerstore.PermanentAddrTTL)
 		}
 	}
 	m.n.host.SetStreamHandler(protocol.ID(wire.ChannelProtocol), m.handleStream)

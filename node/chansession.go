@@ -30,7 +30,7 @@ const (
 	sessionInbox   = 4096
 	sessionBatch   = 1024
 	compactAfter   = 4096 // live records before a channel's log is compacted
-	maxStepStrikes = 5    // consecutive bad messages before a channel is aborted
+	maxStepStrikes = 20   // consecutive bad messages before a channel is aborted
 	sessionTick    = 500 * time.Millisecond
 )
 
@@ -201,6 +201,7 @@ func (s *peerSession) handle(it sessItem, now time.Time) {
 	switch it.kind {
 	case itemMsg:
 		if it.cs == s.cur {
+			it.cs.heard = true
 			s.onMessage(it.msg, now)
 		}
 	case itemStreamUp:
@@ -394,6 +395,15 @@ func (s *peerSession) onMessage(msg *wire.ChanMessage, now time.Time) {
 		s.log.Warn("rejected channel message", "channel", id, "err", err, "strikes", e.strikes)
 		if e.strikes >= maxStepStrikes {
 			s.apply(id, e.m.Abort(fmt.Sprintf("peer sent %d bad messages in a row; last: %v", e.strikes, err)))
+			return
+		}
+		// A message out of order means something was lost between the two
+		// machines: end the stream, and the re-establish on the next one
+		// retransmits what is missing. A peer that keeps sending bad
+		// messages across re-establishes gets the channel aborted above.
+		if s.cur != nil {
+			s.endEpoch()
+			s.nextDial = now.Add(s.mgr.redialDelay())
 		}
 		return
 	}
@@ -566,13 +576,26 @@ func (s *peerSession) onStreamUp(cs *chanStream) {
 	if cs.outbound {
 		s.dialing = false
 	}
+	if s.cur != nil && s.cur != cs && cs.outbound {
+		// Our dial finished after a stream came up: keep the working one,
+		// so that this node never opens a stream while it has one.
+		cs.close()
+		return
+	}
 	if s.cur != nil && s.cur != cs {
-		if !s.prefer(cs, s.cur) {
+		// A peer opens a stream only when it has none: a new inbound
+		// stream after the peer has spoken on the current one proves the
+		// peer lost it (it crashed, or its side of a half-open connection
+		// died). Otherwise the two streams crossed and the tie-break
+		// decides.
+		peerLostCur := s.cur.heard && !cs.outbound
+		if !peerLostCur && !s.prefer(cs, s.cur) {
 			cs.close()
 			return
 		}
 		s.endEpoch()
 	}
+	s.dropUnsent()
 	s.cur = cs
 	s.backoff = 0
 	s.mgr.startStream(s, cs)
@@ -601,8 +624,19 @@ func (s *peerSession) prefer(a, b *chanStream) bool {
 func (s *peerSession) endEpoch() {
 	s.cur.close()
 	s.cur = nil
+	s.dropUnsent()
 	for _, e := range s.chans {
 		e.m.Disconnect()
+	}
+}
+
+// dropUnsent forgets the messages of this round that were meant for the
+// stream now gone: the re-establish on the next stream retransmits what the
+// peer lacks, and must be the first thing the peer reads. Records and
+// events of the round stay.
+func (s *peerSession) dropUnsent() {
+	for _, o := range s.outs {
+		o.Messages = nil
 	}
 }
 

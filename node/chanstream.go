@@ -39,6 +39,9 @@ type chanStream struct {
 	peer     peer.ID
 	outbound bool      // this node opened it
 	opened   time.Time // for the tie-break between streams opened by one node
+	// heard is set (by the session) once a message arrived on the stream
+	// while it was current.
+	heard bool
 
 	mu     sync.Mutex
 	q      []*wire.ChanMessage

@@ -276,12 +276,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.loadInvoicePreimages(); err != nil {
 		return fmt.Errorf("node: load invoices: %w", err)
 	}
+	if err = n.sw.loadCircuits(); err != nil {
+		return fmt.Errorf("node: load forwarding circuits: %w", err)
+	}
 	if err = n.chans.start(); err != nil {
 		return err
 	}
-	if err = n.sw.restore(); err != nil {
-		return fmt.Errorf("node: restore forwarding circuits: %w", err)
-	}
+	n.sw.settleRestored()
 
 	n.host.Network().Notify(&network.NotifyBundle{
 		DisconnectedF: func(_ network.Network, c network.Conn) {

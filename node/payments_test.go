@@ -255,3 +255,86 @@ func TestPaymentInvoiceRefusals(t *testing.T) {
 		t.Fatalf("payer balance %d after failed payments", b)
 	}
 }
+
+// TestPaymentIntermediaryRestart stops the middle node of A→B→C while
+// payments cross it and starts it again from its data dir: every payment
+// ends (succeeded or failed), nothing stays pending, and every channel's
+// two ends agree.
+func TestPaymentIntermediaryRestart(t *testing.T) {
+	dirs := []string{initDir(t), initDir(t), initDir(t)}
+	nodes := []*Node{startDir(t, dirs[0]), startDir(t, dirs[1]), startDir(t, dirs[2])}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	connectAll := func() {
+		for i := range nodes {
+			for j := range i {
+				if _, err := nodes[i].Connect(ctx, nodes[j].Addrs()[0].String()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	connectAll()
+	var ids []channel.ID
+	for i := 0; i < 2; i++ {
+		id, err := nodes[i].OpenChannel(ctx, nodes[i+1].ID(), 10_000_000, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	cl := &Cluster{Nodes: nodes}
+	if err := cl.WaitGraph(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan *Payment, 200)
+	for range 200 {
+		go func() {
+			p, err := nodes[0].Pay(ctx, PayRequest{Dest: nodes[2].ID(), Amount: 1000, MaxFee: 10_000, MaxAttempts: 1})
+			if err != nil {
+				t.Errorf("pay: %v", err)
+				p = &Payment{Status: PaymentFailed}
+			}
+			results <- p
+		}()
+	}
+	// Stop B once the first payments have gone through.
+	first := <-results
+	if err := nodes[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	nodes[1] = startDir(t, dirs[1])
+	connectAll()
+	got := map[string]int{first.Status: 1}
+	failures := map[string]int{}
+	for range 199 {
+		select {
+		case p := <-results:
+			got[p.Status]++
+			if p.Status == PaymentFailed {
+				failures[p.Failure]++
+			}
+		case <-ctx.Done():
+			t.Fatalf("payments still running after the restart: %v (failures %v)", got, failures)
+		}
+	}
+	if got[PaymentSucceeded]+got[PaymentFailed] != 200 {
+		t.Fatalf("payment outcomes %v", got)
+	}
+	if len(failures) > 0 {
+		t.Logf("failures: %v", failures)
+	}
+	waitNoPending(t, nodes, ids)
+	// What C received is what A paid for the payments that succeeded.
+	if recv := channelOf(t, nodes[2], ids[1]).LocalBalance; recv != uint64(got[PaymentSucceeded])*1000 {
+		t.Fatalf("payee received %d for %d successful payments (failures: %v)", recv, got[PaymentSucceeded], failures)
+	}
+	for i, id := range ids {
+		for _, n := range nodes[i : i+2] {
+			if rep, err := n.AuditChannel(id); err != nil || !rep.OK {
+				t.Fatalf("audit: %+v %v", rep, err)
+			}
+		}
+	}
+	t.Logf("outcomes: %v", got)
+}

@@ -255,7 +255,7 @@ func (sw *htlcSwitch) incoming(s *peerSession, id channel.ID, h channel.HTLC, no
 	}
 	sw.mu.Unlock()
 	if seen && prev != ref {
-		sw.log.Warn("replayed onion refused", "channel", id, "htlc", h.ID)
+		sw.log.Warn("replayed onion refused", "channel", id, "htlc", h.ID, "first_channel", prev.Ch, "first_htlc", prev.ID)
 		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeTemporaryNodeFailure})
 		return
 	}
@@ -502,40 +502,52 @@ func (sw *htlcSwitch) resolved(out htlcRef, r HTLCResult) {
 	rec := ForwardRecord{InChannel: c.In.Ch.String(), OutChannel: c.Out.Ch.String(), InAmount: c.InAmount, OutAmount: c.OutAmt,
 		Fee: c.InAmount - c.OutAmt, StartedMS: c.Created, EndedMS: time.Now().UnixMilli()}
 	in := c.In
+	entryKVs := func(rec ForwardRecord) []store.KV {
+		entry, _ := json.Marshal(rec)
+		return store.CloseCircuitKVs(out.Ch, out.ID, rec.EndedMS, entry)
+	}
+	// settle runs in the incoming HTLC's session: the circuit is closed in
+	// the same transaction as the incoming fulfill or fail, so a restart
+	// never finds an unsettled incoming HTLC without its circuit.
+	settle := func(rec ForwardRecord, f func(s *peerSession)) {
+		sw.n.chans.post(in.Ch, func(s *peerSession) {
+			f(s)
+			for _, kv := range entryKVs(rec) {
+				s.addKV(in.Ch, kv)
+			}
+		})
+	}
 	switch {
 	case r.Preimage != nil:
 		pre := *r.Preimage
 		rec.Settled = true
 		sw.forwards.Inc()
 		sw.fees.Add(float64(rec.Fee))
-		sw.n.chans.post(in.Ch, func(s *peerSession) { sw.fulfill(s, in.Ch, in.ID, pre, time.Now()) })
+		settle(rec, func(s *peerSession) { sw.fulfill(s, in.Ch, in.ID, pre, time.Now()) })
 	case len(r.Reason) > 0 && r.Reason[0] == reasonPacket && len(r.Reason) > 1:
 		wrapped := onion.WrapError(c.Secret, r.Reason[1:])
 		rec.Failure = "downstream"
-		sw.n.chans.post(in.Ch, func(s *peerSession) { sw.failRaw(s, in.Ch, in.ID, append([]byte{reasonPacket}, wrapped...)) })
+		settle(rec, func(s *peerSession) { sw.failRaw(s, in.Ch, in.ID, append([]byte{reasonPacket}, wrapped...)) })
 	case len(r.Reason) > 0 && r.Reason[0] == reasonBadOnion:
 		msg, err := onion.DecodeFailureMessage(r.Reason[1:])
 		if err != nil || !msg.Code.IsBadOnion() {
 			msg = &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure}
 		}
 		rec.Failure = msg.Code.String()
-		sw.n.chans.post(in.Ch, func(s *peerSession) { sw.failWith(s, in.Ch, in.ID, c.Secret, msg) })
+		settle(rec, func(s *peerSession) { sw.failWith(s, in.Ch, in.ID, c.Secret, msg) })
 	default:
 		rec.Failure = "temporary_channel_failure"
-		sw.n.chans.post(in.Ch, func(s *peerSession) {
+		settle(rec, func(s *peerSession) {
 			sw.failWith(s, in.Ch, in.ID, c.Secret, &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
 		})
 	}
-	entry, _ := json.Marshal(rec)
-	if err := sw.n.store.CloseCircuit(out.Ch, out.ID, rec.EndedMS, entry); err != nil {
-		sw.log.Warn("close circuit", "err", err)
-	}
 }
 
-// restore reloads open circuits after a restart. A circuit whose outgoing
-// HTLC is still pending waits for it; one whose outgoing HTLC ended while
-// the node was down is settled from the stored preimage, or failed.
-func (sw *htlcSwitch) restore() error {
+// loadCircuits reloads open circuits after a restart, before any incoming
+// HTLC is replayed into the switch: an incoming HTLC with a circuit was
+// forwarded already and must wait for its outgoing HTLC, never be
+// forwarded a second time.
+func (sw *htlcSwitch) loadCircuits() error {
 	recs, err := sw.n.store.Circuits()
 	if err != nil {
 		return err
@@ -546,26 +558,38 @@ func (sw *htlcSwitch) restore() error {
 			sw.log.Warn("unreadable circuit dropped", "err", err)
 			continue
 		}
-		out := htlcRef{channel.ID(k[:32]), binary.BigEndian.Uint64(k[32:])}
-		c.Out = out
+		c.Out = htlcRef{channel.ID(k[:32]), binary.BigEndian.Uint64(k[32:])}
 		sw.mu.Lock()
-		sw.byOut[out] = c
+		sw.byOut[c.Out] = c
 		sw.byIn[c.In] = c
 		sw.mu.Unlock()
 		sw.reserve(c.InPeer, c.InAmount)
-		pending, err := sw.n.chans.offeredPending(out)
-		if err != nil || pending {
-			continue
-		}
-		pre, ok, _ := sw.n.store.Preimage(c.Hash)
-		if ok {
-			p := channel.Hash(pre)
-			sw.resolved(out, HTLCResult{Preimage: &p})
-		} else {
-			sw.resolved(out, HTLCResult{Err: errors.New("outgoing HTLC ended while the node was down")})
-		}
 	}
 	return nil
+}
+
+// settleRestored settles the circuits whose outgoing HTLC ended while the
+// node was down: from the stored preimage, or failed back. Circuits whose
+// outgoing HTLC is still pending wait for it as usual.
+func (sw *htlcSwitch) settleRestored() {
+	sw.mu.Lock()
+	cs := make([]*circuit, 0, len(sw.byOut))
+	for _, c := range sw.byOut {
+		cs = append(cs, c)
+	}
+	sw.mu.Unlock()
+	for _, c := range cs {
+		pending, err := sw.n.chans.offeredPending(c.Out)
+		if err == nil && pending {
+			continue
+		}
+		if pre, ok, _ := sw.n.store.Preimage(c.Hash); ok {
+			p := channel.Hash(pre)
+			sw.resolved(c.Out, HTLCResult{Preimage: &p})
+		} else {
+			sw.resolved(c.Out, HTLCResult{Err: errors.New("outgoing HTLC ended while the node was down")})
+		}
+	}
 }
 
 // Forwards returns up to limit settled forwards, newest first.

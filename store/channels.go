@@ -59,8 +59,11 @@ type ChannelAppend struct {
 	KVs []KV
 }
 
-// KV is a key and value written in a group commit.
-type KV struct{ Key, Value []byte }
+// KV is a key and value written in a group commit, or a key deleted.
+type KV struct {
+	Key, Value []byte
+	Delete     bool
+}
 
 // ChannelLog is the durable log of every channel, with the next index of
 // each cached in memory. It is not safe for concurrent appends to the same
@@ -227,6 +230,12 @@ func (l *ChannelLog) Append(batch []ChannelAppend) error {
 			base[a.ID] = snap
 		}
 		for _, kv := range a.KVs {
+			if kv.Delete {
+				if err := del(kv.Key); err != nil {
+					return fmt.Errorf("store: channel %x: %w", a.ID[:8], err)
+				}
+				continue
+			}
 			if err := set(kv.Key, kv.Value); err != nil {
 				return fmt.Errorf("store: channel %x: %w", a.ID[:8], err)
 			}

@@ -15,8 +15,8 @@ import (
 //	                                  channel state that revealed it
 //	fwd/<channel:32><htlc id:8>       an open forwarding circuit, keyed by the
 //	                                  outgoing HTLC; written with that HTLC's
-//	                                  add, deleted once the incoming HTLC is
-//	                                  settled (opaque bytes of the node)
+//	                                  add, deleted with the incoming HTLC's
+//	                                  fulfill or fail (opaque bytes of the node)
 //	fwdlog/<unix ms:8><channel:32><htlc id:8>
 //	                                  a settled forward (opaque bytes)
 //
@@ -82,23 +82,19 @@ func (s *Store) Circuits() (map[[40]byte][]byte, error) {
 	return out, err
 }
 
-// CloseCircuit deletes a circuit and, when entry is non-nil, appends it to
-// the forwarding log (asynchronous: losing it loses a statistic, not money).
-func (s *Store) CloseCircuit(ch [32]byte, id uint64, atMS int64, entry []byte) error {
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	if err := wb.Delete(CircuitKey(ch, id)); err != nil {
-		return err
-	}
+// CloseCircuitKVs are the writes that close a circuit: its deletion and,
+// when entry is non-nil, its forwarding log record. The node commits them
+// with the incoming HTLC's settlement, so that a circuit disappears exactly
+// when its incoming HTLC is settled on disk.
+func CloseCircuitKVs(ch [32]byte, id uint64, atMS int64, entry []byte) []KV {
+	kvs := []KV{{Key: CircuitKey(ch, id), Delete: true}}
 	if entry != nil {
 		k := binary.BigEndian.AppendUint64([]byte("fwdlog/"), uint64(atMS))
 		k = append(k, ch[:]...)
 		k = binary.BigEndian.AppendUint64(k, id)
-		if err := wb.Set(k, entry); err != nil {
-			return err
-		}
+		kvs = append(kvs, KV{Key: k, Value: entry})
 	}
-	return wb.Flush()
+	return kvs
 }
 
 // ForwardLog returns up to limit settled forwards, newest first.
