@@ -3,12 +3,16 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/paymesh/paymesh/protocol/channel"
+	"github.com/paymesh/paymesh/store"
 )
 
 // BenchmarkChannelThroughput measures settled HTLCs per second between two
@@ -82,4 +86,66 @@ func BenchmarkChannelIdleLatency(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkChannelDiskPerHTLC settles b.N HTLCs over a channel between two
+// nodes with on-disk stores, then closes the payee, flattens its Badger LSM
+// tree and reports the bytes of its table files per settled HTLC: what a
+// channel costs on disk once its log has been compacted to snapshots and
+// checkpoints.
+func BenchmarkChannelDiskPerHTLC(b *testing.B) {
+	a, p, _, dirP := startPair(b)
+	ctx := context.Background()
+	id, err := a.OpenChannel(ctx, p.ID(), 1<<40, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sem := make(chan struct{}, 1024)
+	var wg sync.WaitGroup
+	expiry := time.Now().Add(time.Hour)
+	b.ResetTimer()
+	for range b.N {
+		sem <- struct{}{}
+		res, err := a.OfferHTLC(ctx, id, 1, p.AddPreimage(randomPreimage(b)), expiry, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); <-res; <-sem }()
+	}
+	wg.Wait()
+	b.StopTimer()
+	dirA := a.cfg.DataDir
+	for _, n := range []*Node{a, p} {
+		if err := n.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(compactedBytes(b, dirP)/float64(b.N), "payee-disk-B/htlc")
+	b.ReportMetric(compactedBytes(b, dirA)/float64(b.N), "payer-disk-B/htlc")
+}
+
+// compactedBytes flattens a stopped node's Badger LSM tree and returns the
+// size of its table files.
+func compactedBytes(b *testing.B, dataDir string) float64 {
+	st, err := store.Open(store.Options{Dir: filepath.Join(dataDir, DBDir)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Compact(); err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var sst int64
+	entries, _ := os.ReadDir(filepath.Join(dataDir, DBDir))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".sst") {
+			if fi, err := e.Info(); err == nil {
+				sst += fi.Size()
+			}
+		}
+	}
+	return float64(sst)
 }

@@ -277,7 +277,7 @@ func (s *peerSession) flushOnce(now time.Time) {
 		for _, ev := range out.Events {
 			if ev.Kind == channel.EventHTLCFulfilled {
 				pre := ev.Preimage
-				s.kvs[id] = append(s.kvs[id], store.KV{Key: store.PreimageKey(ev.HTLC.PaymentHash), Value: pre[:]})
+				s.kvs[id] = append(s.kvs[id], store.KV{Key: store.PreimageKey(ev.HTLC.PaymentHash), Value: pre[:], TTL: store.PreimageTTL})
 			}
 		}
 		if (len(out.Records) == 0 && len(s.kvs[id]) == 0) || e == nil {

@@ -307,6 +307,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.goRun(func() { n.store.RunGC(runCtx, n.cfg.Settings.Store.GCInterval.Duration) })
 	n.goRun(func() { n.sw.run(runCtx) })
+	if err = n.payer.loadMission(); err != nil {
+		return fmt.Errorf("node: load mission control: %w", err)
+	}
+	n.goRun(func() { n.payer.keepMission(runCtx, 5*time.Minute) })
 	if err = n.payer.resume(runCtx); err != nil {
 		return fmt.Errorf("node: resume payments: %w", err)
 	}

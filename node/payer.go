@@ -131,6 +131,48 @@ func newPayer(n *Node) *payer {
 	}
 }
 
+// loadMission imports the observations saved by the last run.
+func (p *payer) loadMission() error {
+	b, err := p.n.store.Mission()
+	if err != nil || b == nil {
+		return err
+	}
+	var obs []routing.Observation
+	if err := json.Unmarshal(b, &obs); err != nil {
+		p.log.Warn("stored mission control unreadable; starting afresh", "err", err)
+		return nil
+	}
+	p.mc.Import(obs)
+	return nil
+}
+
+// saveMission prunes decayed observations and stores the rest.
+func (p *payer) saveMission() {
+	p.mc.Prune(time.Now())
+	b, err := json.Marshal(p.mc.Observations())
+	if err == nil {
+		err = p.n.store.PutMission(b)
+	}
+	if err != nil {
+		p.log.Warn("save mission control", "err", err)
+	}
+}
+
+// keepMission saves the observations every interval and when ctx ends.
+func (p *payer) keepMission(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			p.saveMission()
+			return
+		case <-t.C:
+			p.saveMission()
+		}
+	}
+}
+
 // resolved receives the outcome of attempts re-attached after a restart.
 func (p *payer) resolved(ref htlcRef, r HTLCResult) {
 	p.mu.Lock()

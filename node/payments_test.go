@@ -338,3 +338,23 @@ func TestPaymentIntermediaryRestart(t *testing.T) {
 	}
 	t.Logf("outcomes: %v", got)
 }
+
+func TestMissionControlSurvivesRestart(t *testing.T) {
+	dir := initDir(t)
+	n := startDir(t, dir)
+	now := time.Now()
+	rt := routing.Route{Hops: []routing.Hop{{Channel: 42, From: routing.NodeID(n.ID()), To: "x", Amount: 1000}}, Amount: 1000}
+	n.payer.mc.ReportFailure(rt, 0, 1000, now)
+	want := n.payer.mc.Observations()
+	if len(want) == 0 {
+		t.Fatal("no observation recorded")
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2 := startDir(t, dir)
+	got := n2.payer.mc.Observations()
+	if len(got) != len(want) || got[0].Channel != 42 || got[0].Upper != want[0].Upper {
+		t.Fatalf("observations after restart %+v, want %+v", got, want)
+	}
+}

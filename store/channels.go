@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -63,6 +64,8 @@ type ChannelAppend struct {
 type KV struct {
 	Key, Value []byte
 	Delete     bool
+	// TTL, when positive, lets Badger drop the record after that long.
+	TTL time.Duration
 }
 
 // ChannelLog is the durable log of every channel, with the next index of
@@ -177,17 +180,18 @@ func (l *ChannelLog) Append(batch []ChannelAppend) error {
 	base := make(map[[channelIDLen]byte]uint64)
 	txn := l.s.db.NewTransaction(true)
 	defer txn.Discard()
-	set := func(k, v []byte) error {
-		err := txn.Set(k, v)
+	setEntry := func(e *badger.Entry) error {
+		err := txn.SetEntry(e)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			if err = txn.Commit(); err != nil {
 				return err
 			}
 			txn = l.s.db.NewTransaction(true)
-			err = txn.Set(k, v)
+			err = txn.SetEntry(e)
 		}
 		return err
 	}
+	set := func(k, v []byte) error { return setEntry(badger.NewEntry(k, v)) }
 	del := func(k []byte) error {
 		err := txn.Delete(k)
 		if errors.Is(err, badger.ErrTxnTooBig) {
@@ -236,7 +240,11 @@ func (l *ChannelLog) Append(batch []ChannelAppend) error {
 				}
 				continue
 			}
-			if err := set(kv.Key, kv.Value); err != nil {
+			e := badger.NewEntry(kv.Key, kv.Value)
+			if kv.TTL > 0 {
+				e = e.WithTTL(kv.TTL)
+			}
+			if err := setEntry(e); err != nil {
 				return fmt.Errorf("store: channel %x: %w", a.ID[:8], err)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -12,7 +13,8 @@ import (
 //
 //	pre/<payment hash:32>             a preimage this node learnt (32 bytes),
 //	                                  written in the same transaction as the
-//	                                  channel state that revealed it
+//	                                  channel state that revealed it; kept for
+//	                                  PreimageTTL, long past any HTLC expiry
 //	fwd/<channel:32><htlc id:8>       an open forwarding circuit, keyed by the
 //	                                  outgoing HTLC; written with that HTLC's
 //	                                  add, deleted with the incoming HTLC's
@@ -24,6 +26,11 @@ import (
 // an incoming HTLC with no circuit was never forwarded and may be handled
 // afresh, and one with a circuit waits for (or reads) its outgoing HTLC's
 // outcome.
+
+// PreimageTTL is how long a learnt preimage is kept: it is needed only
+// until the incoming HTLC it pays for, or the payment it proves, is
+// settled, and HTLCs expire within a day.
+const PreimageTTL = 7 * 24 * time.Hour
 
 // PreimageKey is the key under which a learnt preimage is stored.
 func PreimageKey(hash [32]byte) []byte { return append([]byte("pre/"), hash[:]...) }
