@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"syscall"
@@ -53,13 +54,19 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkPayment3Hop measures spontaneous 3-hop payments (4 real nodes in
-// one process, libp2p on loopback, synced on-disk Badger) with 64 payments
-// in flight: payments/s, and CPU time per payment over all four nodes.
+// one process, libp2p on loopback, synced on-disk Badger) with 64 and 512
+// payments in flight: payments/s, and CPU time per payment over all four
+// nodes.
 func BenchmarkPayment3Hop(b *testing.B) {
+	for _, inflight := range []int{64, 512} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchPayments(b, inflight) })
+	}
+}
+
+func benchPayments(b *testing.B, inflight int) {
 	nodes := benchLine(b, 4)
 	src, dst := nodes[0], nodes[3]
 	ctx := context.Background()
-	const inflight = 64
 	sem := make(chan struct{}, inflight)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
