@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paymesh/paymesh/api"
 	"github.com/paymesh/paymesh/protocol/channel"
 	"github.com/paymesh/paymesh/protocol/gossip"
 	"github.com/paymesh/paymesh/protocol/wire"
@@ -691,32 +692,12 @@ func (n *Node) CloseChannel(ctx context.Context, id channel.ID) error {
 	}
 }
 
-// ChannelInfo is a channel as `paymesh channel list/show` shows it.
-type ChannelInfo struct {
-	ID            string   `json:"id"`
-	ShortID       uint64   `json:"short_id"`
-	Peer          string   `json:"peer"`
-	Opener        bool     `json:"opener"`
-	Capacity      uint64   `json:"capacity"`
-	LocalBalance  uint64   `json:"local_balance"`
-	RemoteBalance uint64   `json:"remote_balance"`
-	PendingHTLCs  int      `json:"pending_htlcs"`
-	PendingAmount uint64   `json:"pending_amount"`
-	Seq           uint64   `json:"seq"`
-	State         string   `json:"state"` // opening, open, closing, closed, failed
-	Failure       string   `json:"failure,omitempty"`
-	Connected     bool     `json:"connected"`
-	HTLCs         []HTLCOf `json:"htlcs,omitempty"`
-}
+// ChannelInfo is a channel as `paymesh channel list/show` shows it: the
+// API's type, so the node and its clients share one definition.
+type ChannelInfo = api.Channel
 
 // HTLCOf is a pending HTLC in ChannelInfo.
-type HTLCOf struct {
-	ID          uint64 `json:"id"`
-	Incoming    bool   `json:"incoming"`
-	Amount      uint64 `json:"amount"`
-	PaymentHash string `json:"payment_hash"`
-	Expiry      int64  `json:"expiry_unix_ms"`
-}
+type HTLCOf = api.HTLC
 
 func (s *peerSession) info(id channel.ID, e *chanEntry, withHTLCs bool) ChannelInfo {
 	m := e.m

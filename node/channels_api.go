@@ -20,18 +20,6 @@ func (n *Node) registerChannelAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+api.PathChannels+"/{id}/audit", n.handleAuditChannel)
 }
 
-func toAPIChannel(ci ChannelInfo) api.Channel {
-	c := api.Channel{
-		ID: ci.ID, ShortID: ci.ShortID, Peer: ci.Peer, Opener: ci.Opener, Capacity: ci.Capacity,
-		LocalBalance: ci.LocalBalance, RemoteBalance: ci.RemoteBalance, PendingHTLCs: ci.PendingHTLCs,
-		PendingAmount: ci.PendingAmount, Seq: ci.Seq, State: ci.State, Failure: ci.Failure, Connected: ci.Connected,
-	}
-	for _, h := range ci.HTLCs {
-		c.HTLCs = append(c.HTLCs, api.HTLC(h))
-	}
-	return c
-}
-
 // errorStatus maps an error of the channel API to an HTTP status.
 func errorStatus(err error) int {
 	switch {
@@ -76,11 +64,7 @@ func (n *Node) handleListChannels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorStatus(err), err)
 		return
 	}
-	out := make([]api.Channel, 0, len(cis))
-	for _, ci := range cis {
-		out = append(out, toAPIChannel(ci))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, cis)
 }
 
 func (n *Node) channelFromPath(w http.ResponseWriter, r *http.Request) (ChannelInfo, bool) {
@@ -99,7 +83,7 @@ func (n *Node) channelFromPath(w http.ResponseWriter, r *http.Request) (ChannelI
 
 func (n *Node) handleShowChannel(w http.ResponseWriter, r *http.Request) {
 	if ci, ok := n.channelFromPath(w, r); ok {
-		writeJSON(w, http.StatusOK, toAPIChannel(ci))
+		writeJSON(w, http.StatusOK, ci)
 	}
 }
 

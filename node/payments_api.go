@@ -134,9 +134,5 @@ func (n *Node) handleForwards(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	out := make([]api.Forward, 0, len(fs))
-	for _, f := range fs {
-		out = append(out, api.Forward(f))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, fs)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paymesh/paymesh/api"
 	"github.com/paymesh/paymesh/protocol/channel"
 	"github.com/paymesh/paymesh/protocol/onion"
 	"github.com/paymesh/paymesh/store"
@@ -90,17 +91,7 @@ func unmarshalCircuit(b []byte) (*circuit, error) {
 }
 
 // ForwardRecord is one settled forward, as `paymesh forwards` lists it.
-type ForwardRecord struct {
-	InChannel  string `json:"in_channel"`
-	OutChannel string `json:"out_channel"`
-	InAmount   uint64 `json:"in_amount"`
-	OutAmount  uint64 `json:"out_amount"`
-	Fee        uint64 `json:"fee"`
-	Settled    bool   `json:"settled"`
-	Failure    string `json:"failure,omitempty"`
-	StartedMS  int64  `json:"started_unix_ms"`
-	EndedMS    int64  `json:"ended_unix_ms"`
-}
+type ForwardRecord = api.Forward
 
 // JamLimits bound what one incoming peer may keep pending through this
 // node, across all of its channels: HTLC slots and locked amount.
