@@ -16,8 +16,16 @@
 //	graph/x/SHORT          channel-closed notice; value = timestamp then envelope
 //	graph/n/PEERID         node announcement (raw peer id bytes); value =
 //	                       timestamp then envelope
+//	chan/ID/r/INDEX        one record of a channel's durable log (channels.go)
+//	chan/ID/c/SEQ          a co-signed checkpoint kept after compaction
+//	peer/PEERID/addrs      last known addresses of a channel peer (peers.go)
+//	pre/HASH               a preimage learnt from a peer, 7-day TTL (forwards.go)
+//	fwd/CHANNEL HTLCID     an open forwarding circuit (forwards.go)
+//	fwdlog/MS CHANNEL ID   a settled or failed forward
+//	pay/HASH               a payment this node makes (payments.go)
+//	inv/HASH               an invoice this node issued (invoices.go)
+//	invt/MS HASH           the invoices' creation-time index (empty value)
+//	mc/observations        the payer's mission control (mission.go)
 //
-// Later issues add their namespaces here (channels, state log, HTLCs,
-// payments, invoices, graph); each is documented beside the code that owns
-// it.
+// Each namespace is documented in full beside the code that owns it.
 package store
