@@ -614,17 +614,18 @@ func (r *payRun) findRoutes(amount uint64) ([]routing.Route, error) {
 		FinalExpiryDelta: uint64(r.req.FinalExpiryDelta.Milliseconds()),
 		MaxExpiry:        uint64((24 * time.Hour).Milliseconds()),
 	}, Graph: g.Snapshot(), Mission: r.p.mc, Now: time.Now()}
+	chans, err := r.n.Channels(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	in.Local = localBalances(chans)
 	// A single route must leave through an own channel that can carry the
 	// whole amount; parts of a split need only some balance.
 	for _, try := range []struct {
 		strategy string
 		need     uint64
 	}{{routing.StrategyProbabilistic, amount}, {routing.StrategyMPP, 1}} {
-		excl, err := r.unusableOwnChannels(try.need)
-		if err != nil {
-			return nil, err
-		}
-		in.Request.ExcludeChannels = excl
+		in.Request.ExcludeChannels = unusableOwnChannels(chans, try.need)
 		st, err := routing.NewStrategy(try.strategy, routing.Config{})
 		if err != nil {
 			return nil, err
@@ -637,20 +638,35 @@ func (r *payRun) findRoutes(amount uint64) ([]routing.Route, error) {
 	return nil, fmt.Errorf("%w for %d to %s", ErrNoRoute, amount, r.req.Dest)
 }
 
+// ownBalances is the payer's spendable balance per own channel, for
+// routing.Input.Local: routes never start on a channel that cannot carry
+// the first hop.
+type ownBalances map[routing.ChannelID]uint64
+
+// Liquidity implements routing.LiquidityOracle for the payer's own
+// channels (the only ones routing asks about).
+func (o ownBalances) Liquidity(ch routing.ChannelID, _ routing.Direction) uint64 { return o[ch] }
+
+func localBalances(chans []ChannelInfo) ownBalances {
+	out := make(ownBalances, len(chans))
+	for _, c := range chans {
+		if c.State == "open" && c.Connected {
+			out[routing.ChannelID(c.ShortID)] = c.LocalBalance
+		}
+	}
+	return out
+}
+
 // unusableOwnChannels lists own channels that cannot carry amount now: not
 // open, disconnected, or without enough local balance.
-func (r *payRun) unusableOwnChannels(amount uint64) ([]routing.ChannelID, error) {
-	chans, err := r.n.Channels(context.Background())
-	if err != nil {
-		return nil, err
-	}
+func unusableOwnChannels(chans []ChannelInfo, amount uint64) []routing.ChannelID {
 	var out []routing.ChannelID
 	for _, c := range chans {
 		if c.State != "open" || !c.Connected || c.LocalBalance < amount {
 			out = append(out, routing.ChannelID(c.ShortID))
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (r *payRun) excludeFirst(rt routing.Route) {
