@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -97,18 +98,12 @@ func checkAgree(t *testing.T, a, b *Node, id channel.ID) (ChannelInfo, ChannelIn
 // and both ends agree.
 func waitSettled(t *testing.T, a, b *Node, id channel.ID) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ca, cb := channelOf(t, a, id), channelOf(t, b, id)
-		if ca.PendingHTLCs == 0 && cb.PendingHTLCs == 0 && ca.Seq == cb.Seq && ca.Connected && cb.Connected {
-			checkAgree(t, a, b, id)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("channel did not settle:\n a %+v\n b %+v", ca, cb)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var ca, cb ChannelInfo
+	eventually(t, 20*time.Second, func() bool {
+		ca, cb = channelOf(t, a, id), channelOf(t, b, id)
+		return ca.PendingHTLCs == 0 && cb.PendingHTLCs == 0 && ca.Seq == cb.Seq && ca.Connected && cb.Connected
+	}, func() string { return fmt.Sprintf("channel did not settle:\n a %+v\n b %+v", ca, cb) })
+	checkAgree(t, a, b, id)
 }
 
 func TestChannelOpenPayBothWaysCloseAudit(t *testing.T) {
@@ -169,13 +164,8 @@ func TestChannelOpenPayBothWaysCloseAudit(t *testing.T) {
 
 func waitState(t *testing.T, n *Node, id channel.ID, state string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for channelOf(t, n, id).State != state {
-		if time.Now().After(deadline) {
-			t.Fatalf("channel never reached %s: %+v", state, channelOf(t, n, id))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, func() bool { return channelOf(t, n, id).State == state },
+		func() string { return fmt.Sprintf("channel never reached %s: %+v", state, channelOf(t, n, id)) })
 }
 
 func TestChannelSurvivesRestartMidStream(t *testing.T) {
@@ -285,16 +275,9 @@ func TestChannelAnnouncedToGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []*Node{a, b} {
-		deadline := time.Now().Add(15 * time.Second)
-		for {
+		eventually(t, 15*time.Second, func() bool {
 			c, ok := n.Graph().Snapshot().Channel(routing.ChannelID(id.ShortID()))
-			if ok && c.Capacity == 1_000_000 && c.Policy[0] != nil && c.Policy[1] != nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: channel not in the graph with both policies: %+v %v", n.ID(), c, ok)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return ok && c.Capacity == 1_000_000 && c.Policy[0] != nil && c.Policy[1] != nil
+		}, func() string { return fmt.Sprintf("%s: channel not in the graph with both policies", n.ID()) })
 	}
 }

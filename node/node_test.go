@@ -362,6 +362,30 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})).With("test", t.Name())
 }
 
+// eventually re-checks cond on a ticker until it holds, failing the test
+// with what() after d. For state that offers no event to wait on (a
+// channel's view across two nodes, a graph filled by gossip).
+func eventually(t testing.TB, d time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	if cond() {
+		return
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if cond() {
+				return
+			}
+		case <-deadline.C:
+			t.Fatalf("after %v: %s", d, what())
+		}
+	}
+}
+
 // waitConnected waits, on the host's event bus, until n is connected to p.
 func waitConnected(t *testing.T, n *Node, p peer.ID) {
 	t.Helper()

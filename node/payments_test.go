@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -33,31 +34,10 @@ func openLine(t *testing.T, nodes []*Node, amount, push uint64) []channel.ID {
 
 func waitGraphHas(t *testing.T, nodes []*Node, ids []channel.ID) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for _, n := range nodes {
-		for {
-			snap := n.Graph().Snapshot()
-			ok := true
-			for _, id := range ids {
-				c, found := snap.Channel(routing.ChannelID(id.ShortID()))
-				if !found || c.Policy[0] == nil || c.Policy[1] == nil {
-					ok = false
-					break
-				}
-			}
-			for _, m := range nodes {
-				if _, err := n.payer.onionKey(m.ID()); err != nil {
-					ok = false
-				}
-			}
-			if ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %s never learnt the whole graph", n.ID())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := (&Cluster{Nodes: nodes}).WaitGraph(ctx, ids); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -116,15 +96,10 @@ func TestPaymentLineOfFive(t *testing.T) {
 
 func waitNoPending(t *testing.T, nodes []*Node, ids []channel.ID) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	for i, id := range ids {
 		for _, n := range []*Node{nodes[i], nodes[i+1]} {
-			for channelOf(t, n, id).PendingHTLCs != 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("HTLCs stay pending on channel %d", i)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			eventually(t, 10*time.Second, func() bool { return channelOf(t, n, id).PendingHTLCs == 0 },
+				func() string { return fmt.Sprintf("HTLCs stay pending on channel %d: %+v", i, channelOf(t, n, id)) })
 		}
 		checkAgree(t, nodes[i], nodes[i+1], id)
 	}
@@ -245,7 +220,7 @@ func TestPaymentInvoiceRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Millisecond) // let the invoice's millisecond expiry pass
+	<-time.After(time.Until(exp.Invoice.ExpiresAt()) + time.Millisecond) // the expiry passes
 	if _, err := nodes[0].Pay(ctx, PayRequest{Invoice: exp.Invoice}); err == nil {
 		t.Fatal("expired invoice paid")
 	}
