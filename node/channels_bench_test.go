@@ -20,7 +20,7 @@ import (
 // synced writes. Each op is one HTLC offered, fulfilled by the peer and
 // co-signed; inflight HTLCs are kept outstanding at any time.
 func BenchmarkChannelThroughput(b *testing.B) {
-	for _, inflight := range []int{1, 64, 1024} {
+	for _, inflight := range []int{1, 64, 1024, 4000} {
 		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
 			a, p, _, _ := startPair(b)
 			ctx := context.Background()
