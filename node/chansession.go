@@ -27,8 +27,8 @@ import (
 // and only then sends the messages: persist before send, one fsync for many
 // HTLC updates.
 const (
-	sessionInbox   = 4096
-	sessionBatch   = 1024
+	sessionInbox   = 16384
+	sessionBatch   = 8192
 	compactAfter   = 4096 // live records before a channel's log is compacted
 	maxStepStrikes = 20   // consecutive bad messages before a channel is aborted
 	sessionTick    = 500 * time.Millisecond
