@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/paymesh/paymesh/protocol/channel"
 	"github.com/paymesh/paymesh/routing"
@@ -332,4 +333,39 @@ func TestMissionControlSurvivesRestart(t *testing.T) {
 	if len(got) != len(want) || got[0].Channel != 42 || got[0].Upper != want[0].Upper {
 		t.Fatalf("observations after restart %+v, want %+v", got, want)
 	}
+}
+
+// TestJammingBudget: an intermediary refuses to lock more of its liquidity
+// for one incoming peer than its budget allows, with a temporary failure
+// the payer attributes to it, and counts the refusal.
+func TestJammingBudget(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ids := openLine(t, nodes, 10_000_000, 0)
+	b := nodes[1]
+	b.sw.mu.Lock()
+	b.sw.jam = JamLimits{MaxPending: 10, MaxLocked: 500}
+	b.sw.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pay, err := nodes[0].Pay(ctx, PayRequest{Dest: nodes[2].ID(), Amount: 1000, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pay.Status != PaymentFailed || len(pay.Attempts) != 1 || pay.Attempts[0].FailingHop != 0 ||
+		pay.Attempts[0].Failure != "temporary_channel_failure" {
+		t.Fatalf("payment over B's budget: %+v", pay)
+	}
+	var m dto.Metric
+	if err := b.sw.jammed.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetCounter().GetValue(); got != 1 {
+		t.Fatalf("jamming refusals metric %v, want 1", got)
+	}
+	// Within the budget the same node forwards.
+	pay, err = nodes[0].Pay(ctx, PayRequest{Dest: nodes[2].ID(), Amount: 300, MaxAttempts: 1})
+	if err != nil || pay.Status != PaymentSucceeded {
+		t.Fatalf("payment within B's budget: %+v %v", pay, err)
+	}
+	waitNoPending(t, nodes, ids)
 }
