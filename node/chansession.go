@@ -63,6 +63,8 @@ type chanEntry struct {
 	// annDone once this process has seen it complete.
 	ann     *gossip.ChannelAnnouncement
 	annDone bool
+	// expiredTold marks offered HTLCs already reported as expired.
+	expiredTold map[uint64]bool
 }
 
 // HTLCResult is how an HTLC offered by this node ended.
@@ -556,6 +558,20 @@ func (s *peerSession) onTick(now time.Time) {
 				if err == nil {
 					s.apply(id, out)
 				}
+			}
+		}
+		// Past its expiry plus the grace, an HTLC we offered can no longer
+		// be fulfilled (the machine refuses the peer's fulfill), so what
+		// waits on it — an incoming HTLC we forwarded, a payment — learns
+		// now that it failed, connected peer or not. The funds stay locked
+		// until the peer fails it or the channel is aborted below.
+		for _, h := range e.m.OfferedExpired(now) {
+			if e.expiredTold == nil {
+				e.expiredTold = make(map[uint64]bool)
+			}
+			if !e.expiredTold[h.ID] {
+				e.expiredTold[h.ID] = true
+				s.resolve(htlcKey{id, h.ID}, HTLCResult{Err: fmt.Errorf("HTLC %d expired unanswered", h.ID)})
 			}
 		}
 		if ss := e.m.State(); ss != nil && s.cur != nil {
