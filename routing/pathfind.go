@@ -82,6 +82,33 @@ type pathfinder struct {
 	obsUsed  []uint32
 	bounds   []Bounds
 	heap     []heapItem
+	// capE caches, per channel, the bimodal prior's e^(−capacity/scale)
+	// for the capacity it was computed from (capacity 0 = not cached), so
+	// that relaxing an edge without observations costs no exponential. It
+	// is keyed by capacity, not by snapshot, so it stays valid across
+	// snapshots and graph updates; capScale is the scale it was computed
+	// for.
+	capE     []capTerm
+	capScale float64
+}
+
+// capTerm is one cached capacity term of the bimodal prior.
+type capTerm struct {
+	capacity uint64
+	e        float64
+}
+
+// capTerms returns the capacity-term cache for a search with model m over
+// g, sized to g's channels and reset when the model's scale changes.
+func (p *pathfinder) capTerms(g *Snapshot, m *BimodalModel) []capTerm {
+	if n := int(g.chans.n); len(p.capE) < n {
+		p.capE = append(p.capE, make([]capTerm, n-len(p.capE))...)
+	}
+	if p.capScale != m.scale {
+		clear(p.capE)
+		p.capScale = m.scale
+	}
+	return p.capE
 }
 
 func (p *pathfinder) reset(g *Snapshot) {
@@ -221,8 +248,12 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 	p.push(heapItem{0, s.dst})
 	found := false
 	var fast *BimodalModel // the default model has a cheaper prior path
+	var capE []capTerm
 	if s.kind == costProbabilistic {
 		fast, _ = s.cfg.Model.(*BimodalModel)
+		if fast != nil {
+			capE = p.capTerms(g, fast)
+		}
 	}
 	for len(p.heap) > 0 {
 		it := p.pop()
@@ -294,7 +325,11 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 				capacity := *g.caps.at(ci)
 				var pr float64
 				if fast != nil && p.obsSlot[ei] == 0 {
-					pr = fast.prior(&terms, av, capacity)
+					ce := &capE[ci]
+					if ce.capacity != capacity {
+						*ce = capTerm{capacity, fast.capTerm(capacity)}
+					}
+					pr = fast.priorE(&terms, av, capacity, ce.e)
 				} else {
 					pr = p.probability(s, ei, av, capacity)
 				}
@@ -302,6 +337,14 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 					continue
 				}
 				if pr < 1 {
+					// −ln P ≥ 2(1−P)/(1+P) on (0, 1]: when even that
+					// bound cannot improve u's label, skip the logarithm.
+					// The 1e-9 margin dwarfs the rounding of both sides,
+					// and the sum is associated as below, so the skip
+					// never drops a relaxation the exact cost would keep.
+					if lu.seen == gen && dv+(cost+s.cfg.AttemptCost*(2*(1-pr)/(1+pr)*(1-1e-9))) >= lu.dist {
+						continue
+					}
 					cost -= s.cfg.AttemptCost * math.Log(pr)
 				}
 			}

@@ -145,6 +145,18 @@ func (m *BimodalModel) terms(amount uint64) amountTerms {
 // with E = e^(−c/s), F(c) = 1 − E + 1/s, F(a) = −e^(−a/s) + e^(a/s)·E + a/(c·s)
 // and F(c) − F(0) = 2 − 2E + 1/s.
 func (m *BimodalModel) prior(t *amountTerms, amount, capacity uint64) float64 {
+	return m.priorE(t, amount, capacity, m.capTerm(capacity))
+}
+
+// capTerm returns E = e^(−c/s), the only capacity-dependent exponential of
+// the prior; searches cache it per channel (see pathfinder.capE).
+func (m *BimodalModel) capTerm(capacity uint64) float64 {
+	return math.Exp(-float64(capacity) / m.scale)
+}
+
+// priorE is prior with E = capTerm(capacity) supplied by the caller: with
+// cached amount terms it evaluates the prior without any exponential.
+func (m *BimodalModel) priorE(t *amountTerms, amount, capacity uint64, e float64) float64 {
 	if !t.ok {
 		return m.Probability(amount, capacity, Bounds{0, capacity})
 	}
@@ -155,7 +167,6 @@ func (m *BimodalModel) prior(t *amountTerms, amount, capacity uint64) float64 {
 		return 0
 	}
 	s, c := m.scale, float64(capacity)
-	e := math.Exp(-c / s)
 	fc := 1 - e + 1/s
 	num := fc - (-t.ea + t.eai*e + t.a/(c*s))
 	den := 2 - 2*e + 1/s
