@@ -16,6 +16,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/paymesh/paymesh/api"
 	"github.com/paymesh/paymesh/protocol/channel"
 	"github.com/paymesh/paymesh/protocol/gossip"
 	"github.com/paymesh/paymesh/protocol/invoice"
@@ -56,14 +57,8 @@ type PayRequest struct {
 	FinalExpiryDelta time.Duration
 }
 
-// AttemptHop is one hop of an attempt's route.
-type AttemptHop struct {
-	Channel uint64 `json:"channel"`
-	Node    string `json:"node"`
-	Amount  uint64 `json:"amount"`
-	Fee     uint64 `json:"fee"`
-	Expiry  uint64 `json:"expiry_ms"`
-}
+// AttemptHop is one hop of an attempt's route (the API's type).
+type AttemptHop = api.AttemptHop
 
 // Attempt is one HTLC sent for a payment.
 type Attempt struct {

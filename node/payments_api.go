@@ -32,7 +32,7 @@ func toAPIPayment(p *Payment) api.Payment {
 	for _, a := range p.Attempts {
 		aa := api.Attempt{Delivered: a.Delivered, SentMS: a.SentMS, Status: a.Status, Failure: a.Failure, FailingHop: a.FailingHop}
 		for _, h := range a.Route {
-			aa.Route = append(aa.Route, api.AttemptHop(h))
+			aa.Route = append(aa.Route, h)
 		}
 		out.Attempts = append(out.Attempts, aa)
 	}
