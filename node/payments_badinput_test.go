@@ -365,12 +365,8 @@ func TestBadInputSilentPayee(t *testing.T) {
 	deadline := expiry.Add(payer.chans.abortGrace)
 	res, secrets := h.offer(t, payer, ids[0], nil)
 	// Wait until C holds the part, then stop C.
-	for channelOf(t, payee, ids[1]).PendingHTLCs == 0 {
-		if time.Since(sentAt) > 3*time.Second {
-			t.Fatal("the part never reached the payee")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 3*time.Second, func() bool { return channelOf(t, payee, ids[1]).PendingHTLCs > 0 },
+		func() string { return "the part never reached the payee" })
 	if err := payee.Close(); err != nil {
 		t.Fatal(err)
 	}
