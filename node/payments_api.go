@@ -30,11 +30,8 @@ func toAPIPayment(p *Payment) api.Payment {
 		Preimage: p.Preimage, Fee: p.Fee, CreatedMS: p.CreatedMS, EndedMS: p.EndedMS, Failure: p.Failure, LatencyMS: p.LatencyMS,
 		Attempts: []api.Attempt{}}
 	for _, a := range p.Attempts {
-		aa := api.Attempt{Delivered: a.Delivered, SentMS: a.SentMS, Status: a.Status, Failure: a.Failure, FailingHop: a.FailingHop}
-		for _, h := range a.Route {
-			aa.Route = append(aa.Route, h)
-		}
-		out.Attempts = append(out.Attempts, aa)
+		out.Attempts = append(out.Attempts, api.Attempt{Route: a.Route, Delivered: a.Delivered, SentMS: a.SentMS,
+			Status: a.Status, Failure: a.Failure, FailingHop: a.FailingHop})
 	}
 	return out
 }
