@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -99,34 +98,7 @@ func TestCrashIntermediaryChild(t *testing.T) {
 // crashProc like those of TestCrashChild.
 func startIntermediaryChild(t *testing.T, dir string, kick chan<- struct{}) *crashProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashIntermediaryChild$", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), interChildEnv+"="+dir)
-	p := &crashProc{t: t, cmd: cmd, kick: kick, eof: make(chan struct{}), results: make(map[uint64]string)}
-	cmd.Stderr = &p.stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go p.read(stdout)
-	t.Cleanup(func() {
-		if !p.waited {
-			_ = p.cmd.Process.Kill()
-			<-p.eof
-			_ = p.cmd.Wait()
-			p.waited = true
-		}
-		if t.Failed() {
-			t.Logf("child B pid %d: output %q; stderr (tail; PAYMESH_TEST_LOG=debug logs the nodes):\n%s",
-				cmd.Process.Pid, p.other, p.stderr.tail(16<<10))
-		}
-	})
-	return p
+	return startChildTest(t, "TestCrashIntermediaryChild", interChildEnv+"="+dir, kick)
 }
 
 // interPayment is what one Pay call returned, and when.

@@ -259,8 +259,16 @@ func startCrashChild(t *testing.T, spec crashChildSpec, kick chan<- struct{}) *c
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+string(raw))
+	return startChildTest(t, "TestCrashChild", crashChildEnv+"="+string(raw), kick)
+}
+
+// startChildTest re-executes this test binary running only test name, with
+// env added to its environment, and follows its CRASHCHILD lines. The child
+// is killed at cleanup if the test has not stopped it.
+func startChildTest(t *testing.T, name, env string, kick chan<- struct{}) *crashProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), env)
 	p := &crashProc{t: t, cmd: cmd, kick: kick, eof: make(chan struct{}), results: make(map[uint64]string)}
 	cmd.Stderr = &p.stderr
 	stdout, err := cmd.StdoutPipe()
@@ -282,8 +290,8 @@ func startCrashChild(t *testing.T, spec crashChildSpec, kick chan<- struct{}) *c
 			p.waited = true
 		}
 		if t.Failed() {
-			t.Logf("child pid %d: output %q; stderr (tail; PAYMESH_TEST_LOG=debug logs the nodes):\n%s",
-				cmd.Process.Pid, p.other, p.stderr.tail(16<<10))
+			t.Logf("child %s pid %d: output %q; stderr (tail; PAYMESH_TEST_LOG=debug logs the nodes):\n%s",
+				name, cmd.Process.Pid, p.other, p.stderr.tail(16<<10))
 		}
 	})
 	return p
