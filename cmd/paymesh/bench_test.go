@@ -28,9 +28,32 @@ func rssMB(b *testing.B, pid int) float64 {
 	return 0
 }
 
+// settledRSS waits until a process's RSS has stopped growing — two readings
+// half a second apart within 0.5 MB, so background start-up work is done —
+// and returns it (after 10 s it returns the last reading).
+func settledRSS(b *testing.B, pid int) float64 {
+	b.Helper()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	prev := rssMB(b, pid)
+	for {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return prev
+		}
+		cur := rssMB(b, pid)
+		if cur-prev < 0.5 && prev-cur < 0.5 {
+			return cur
+		}
+		prev = cur
+	}
+}
+
 // BenchmarkDaemonColdStart measures the wall time from exec of `paymesh
 // daemon` (on-disk Badger, TCP+QUIC) until it is listening and its API is
-// ready, and the RSS of the idle daemon one second later.
+// ready, and the RSS of the idle daemon once it has settled.
 func BenchmarkDaemonColdStart(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "paymesh")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -62,8 +85,7 @@ func BenchmarkDaemonColdStart(b *testing.B) {
 			b.Fatal("daemon never became ready")
 		}
 		b.StopTimer()
-		time.Sleep(time.Second) // let the idle daemon settle before reading RSS
-		rss += rssMB(b, cmd.Process.Pid)
+		rss += settledRSS(b, cmd.Process.Pid)
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 		b.StartTimer()
@@ -72,8 +94,9 @@ func BenchmarkDaemonColdStart(b *testing.B) {
 	b.ReportMetric(rss/float64(b.N), "MB-RSS-idle")
 }
 
-// BenchmarkDevnet20RSS measures the RSS of `paymesh devnet --nodes 20` once
-// all nodes are up and connected.
+// BenchmarkDevnet20RSS measures the RSS of `paymesh devnet --nodes 20
+// --no-pay` once all nodes are up, connected, their ring of channels open
+// and the graph gossiped to every node.
 func BenchmarkDevnet20RSS(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "paymesh")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -82,7 +105,7 @@ func BenchmarkDevnet20RSS(b *testing.B) {
 	var rss float64
 	var upTotal time.Duration
 	for b.Loop() {
-		cmd := exec.Command(bin, "devnet", "--nodes", "20")
+		cmd := exec.Command(bin, "devnet", "--nodes", "20", "--no-pay")
 		stdout, _ := cmd.StdoutPipe()
 		t0 := time.Now()
 		if err := cmd.Start(); err != nil {
@@ -96,8 +119,7 @@ func BenchmarkDevnet20RSS(b *testing.B) {
 		}
 		upTotal += time.Since(t0)
 		b.StopTimer()
-		time.Sleep(2 * time.Second)
-		rss += rssMB(b, cmd.Process.Pid)
+		rss += settledRSS(b, cmd.Process.Pid)
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 		b.StartTimer()

@@ -86,6 +86,9 @@ client command works against it while the devnet runs:
 				return err
 			}
 			if noPay || g.json {
+				if !g.json {
+					fprintf(out, "\nnetwork up, no payments (--no-pay); Ctrl-C to stop\n")
+				}
 				<-ctx.Done()
 			} else {
 				fprintf(out, "\nstreaming payments of %d between random nodes (%d workers); Ctrl-C to stop\n", payAmount, workers)
