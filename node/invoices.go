@@ -152,6 +152,22 @@ type invoiceRegistry struct {
 	heldByRef  map[HTLCRef][32]byte
 	locks      map[[32]byte]*hashLock
 	mppTimeout time.Duration
+	// lastCreated keeps creation times strictly increasing, so that
+	// invoices list in the order they were made even within a millisecond.
+	lastCreated time.Time
+}
+
+// creationTime returns now, or one millisecond after the previous
+// invoice's creation time if now is not later.
+func (r *invoiceRegistry) creationTime(now time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now = now.Truncate(time.Millisecond)
+	if !now.After(r.lastCreated) {
+		now = r.lastCreated.Add(time.Millisecond)
+	}
+	r.lastCreated = now
+	return now
 }
 
 type hashLock struct {
@@ -214,7 +230,7 @@ func (n *Node) CreateInvoice(amount uint64, desc string, expiry time.Duration, h
 		PaymentHash:   sha256.Sum256(pre[:]),
 		PaymentSecret: secret,
 		Amount:        amount,
-		CreatedAt:     time.Now(),
+		CreatedAt:     n.invoiceReg().creationTime(time.Now()),
 		Expiry:        expiry,
 		Payee:         n.id,
 		Description:   desc,
