@@ -176,41 +176,59 @@ func (h switchHooks) holds(id channel.ID, htlc channel.HTLC) bool {
 
 // failWith fails incoming HTLC ref with failure message msg, encrypted
 // for the payer with the hop's shared secret.
-func (sw *htlcSwitch) failWith(s *peerSession, id channel.ID, htlcID uint64, ss onion.SharedSecret, msg *onion.FailureMessage) {
+// failWith, failRaw and fulfill settle an incoming HTLC; each reports
+// whether the channel took the settlement.
+func (sw *htlcSwitch) failWith(s *peerSession, id channel.ID, htlcID uint64, ss onion.SharedSecret, msg *onion.FailureMessage) bool {
 	sw.failures.WithLabelValues(msg.Code.String()).Inc()
 	pkt, err := onion.NewErrorPacket(ss, msg.Encode())
 	if err == nil {
-		sw.failRaw(s, id, htlcID, append([]byte{reasonPacket}, pkt...))
-		return
+		return sw.failRaw(s, id, htlcID, append([]byte{reasonPacket}, pkt...))
 	}
 	sw.log.Error("build error packet", "err", err)
-	sw.failRaw(s, id, htlcID, []byte{reasonPacket})
+	return sw.failRaw(s, id, htlcID, []byte{reasonPacket})
 }
 
-func (sw *htlcSwitch) failRaw(s *peerSession, id channel.ID, htlcID uint64, reason []byte) {
+func (sw *htlcSwitch) failRaw(s *peerSession, id channel.ID, htlcID uint64, reason []byte) bool {
 	e := s.chans[id]
 	if e == nil {
-		return
+		return false
 	}
 	out, err := e.m.FailHTLC(htlcID, reason)
 	if err != nil {
 		s.log.Debug("fail incoming HTLC", "channel", id, "htlc", htlcID, "err", err)
-		return
+		return false
 	}
 	s.apply(id, out)
+	return true
 }
 
-func (sw *htlcSwitch) fulfill(s *peerSession, id channel.ID, htlcID uint64, pre channel.Hash, now time.Time) {
+func (sw *htlcSwitch) fulfill(s *peerSession, id channel.ID, htlcID uint64, pre channel.Hash, now time.Time) bool {
 	e := s.chans[id]
 	if e == nil {
-		return
+		return false
 	}
 	out, err := e.m.Fulfill(htlcID, pre, now)
 	if err != nil {
 		s.log.Warn("fulfill incoming HTLC", "channel", id, "htlc", htlcID, "err", err)
-		return
+		return false
 	}
 	s.apply(id, out)
+	return true
+}
+
+// stillIncoming reports whether the peer's HTLC ref is still pending
+// settlement by this node.
+func stillIncoming(s *peerSession, ref htlcRef) bool {
+	e := s.chans[ref.Ch]
+	if e == nil {
+		return false
+	}
+	for _, h := range e.m.IncomingPending() {
+		if h.ID == ref.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // incoming runs in the upstream session's loop for an HTLC with an onion.
@@ -500,9 +518,15 @@ func (sw *htlcSwitch) resolved(out htlcRef, r HTLCResult) {
 	// settle runs in the incoming HTLC's session: the circuit is closed in
 	// the same transaction as the incoming fulfill or fail, so a restart
 	// never finds an unsettled incoming HTLC without its circuit.
-	settle := func(rec ForwardRecord, f func(s *peerSession)) {
+	// If the channel refuses the settlement while the incoming HTLC is
+	// still pending, the circuit stays, so that a restart settles it again
+	// rather than forwarding the HTLC a second time.
+	settle := func(rec ForwardRecord, f func(s *peerSession) bool) {
 		sw.n.chans.post(in.Ch, func(s *peerSession) {
-			f(s)
+			if !f(s) && stillIncoming(s, in) {
+				sw.log.Error("incoming HTLC not settled; circuit kept", "channel", in.Ch, "htlc", in.ID)
+				return
+			}
 			for _, kv := range entryKVs(rec) {
 				s.addKV(in.Ch, kv)
 			}
@@ -514,22 +538,24 @@ func (sw *htlcSwitch) resolved(out htlcRef, r HTLCResult) {
 		rec.Settled = true
 		sw.forwards.Inc()
 		sw.fees.Add(float64(rec.Fee))
-		settle(rec, func(s *peerSession) { sw.fulfill(s, in.Ch, in.ID, pre, time.Now()) })
+		settle(rec, func(s *peerSession) bool { return sw.fulfill(s, in.Ch, in.ID, pre, time.Now()) })
 	case len(r.Reason) > 0 && r.Reason[0] == reasonPacket && len(r.Reason) > 1:
 		wrapped := onion.WrapError(c.Secret, r.Reason[1:])
 		rec.Failure = "downstream"
-		settle(rec, func(s *peerSession) { sw.failRaw(s, in.Ch, in.ID, append([]byte{reasonPacket}, wrapped...)) })
+		settle(rec, func(s *peerSession) bool {
+			return sw.failRaw(s, in.Ch, in.ID, append([]byte{reasonPacket}, wrapped...))
+		})
 	case len(r.Reason) > 0 && r.Reason[0] == reasonBadOnion:
 		msg, err := onion.DecodeFailureMessage(r.Reason[1:])
 		if err != nil || !msg.Code.IsBadOnion() {
 			msg = &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure}
 		}
 		rec.Failure = msg.Code.String()
-		settle(rec, func(s *peerSession) { sw.failWith(s, in.Ch, in.ID, c.Secret, msg) })
+		settle(rec, func(s *peerSession) bool { return sw.failWith(s, in.Ch, in.ID, c.Secret, msg) })
 	default:
 		rec.Failure = "temporary_channel_failure"
-		settle(rec, func(s *peerSession) {
-			sw.failWith(s, in.Ch, in.ID, c.Secret, &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
+		settle(rec, func(s *peerSession) bool {
+			return sw.failWith(s, in.Ch, in.ID, c.Secret, &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
 		})
 	}
 }
