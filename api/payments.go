@@ -81,6 +81,12 @@ type Forward struct {
 	Failure    string `json:"failure,omitempty"`
 	StartedMS  int64  `json:"started_unix_ms"`
 	EndedMS    int64  `json:"ended_unix_ms"`
+	// Payments is how many payments the record sums: a payment stream's
+	// settled forwards are logged as one record per stream and period
+	// (absent, i.e. 1, for an ordinary forward).
+	Payments uint64 `json:"payments,omitempty"`
+	// Stream is the payment stream's id at this node, for stream records.
+	Stream string `json:"stream,omitempty"`
 }
 
 // Pay pays an invoice and waits for the outcome.

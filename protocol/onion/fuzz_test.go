@@ -142,7 +142,9 @@ func FuzzDecodeHopPayload(f *testing.F) {
 	for _, hp := range []HopPayload{
 		{AmountToForward: 15000, OutgoingExpiry: 1500, ShortChannelID: 1, HasShortChannelID: true},
 		{AmountToForward: 1, OutgoingExpiry: 2, PaymentData: &PaymentData{TotalAmount: 3}},
-		{AmountToForward: 1, OutgoingExpiry: 2, KeysendPreimage: &[32]byte{7}, Unknown: []Record{{Type: 65537, Value: []byte{1}}}},
+		{AmountToForward: 1, OutgoingExpiry: 2, KeysendPreimage: &[32]byte{7}, Unknown: []Record{{Type: 65541, Value: []byte{1}}}},
+		{AmountToForward: 1, OutgoingExpiry: 2, ShortChannelID: 1, HasShortChannelID: true, StreamHop: &StreamHop{Next: StreamID{1}, FeePPM: 7}},
+		{AmountToForward: 1, OutgoingExpiry: 2, PaymentData: &PaymentData{TotalAmount: 3}, StreamKey: &[32]byte{9}},
 	} {
 		b, err := hp.Encode()
 		if err != nil {

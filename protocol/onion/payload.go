@@ -28,7 +28,19 @@ const (
 	// TypeKeysendPreimage carries the 32-byte preimage of a spontaneous
 	// payment to the final hop (keysend's record number).
 	TypeKeysendPreimage uint64 = 5482373484
+	// TypeStreamHop asks an intermediate hop to set up a payment stream
+	// (see stream.go): the next hop's stream id (16 bytes) and the fee
+	// base (u32), fee ppm (u32) and expiry delta in ms (u32) the payer
+	// will pay on every payment of the stream. Odd: a node that does not
+	// know streams forwards the payment and ignores it.
+	TypeStreamHop uint64 = 65537
+	// TypeStreamKey gives the final hop the 32-byte key of a payment
+	// stream, from which every payment's preimage derives.
+	TypeStreamKey uint64 = 65539
 )
+
+// StreamHopSize is the size of a TypeStreamHop record's value.
+const StreamHopSize = StreamIDSize + 12
 
 // MaxPayloadSize is the largest payload that fits in one onion: the routing
 // info less the length prefix (3 bytes at this size) and the HMAC.
@@ -72,6 +84,11 @@ type HopPayload struct {
 	// KeysendPreimage is a spontaneous payment's preimage, for the final
 	// hop only (type 5482373484).
 	KeysendPreimage *[32]byte
+	// StreamHop sets up a payment stream at an intermediate hop (type
+	// 65537).
+	StreamHop *StreamHop
+	// StreamKey sets up a payment stream at the final hop (type 65539).
+	StreamKey *[32]byte
 	// Unknown holds unknown odd records: ignored by paymesh but kept so
 	// that Encode reproduces what was decoded. Their types must not collide
 	// with the known ones and must be odd.
@@ -112,7 +129,8 @@ func (e *PayloadError) Failure() *FailureMessage {
 
 func knownPayloadType(t uint64) bool {
 	switch t {
-	case TypeAmountToForward, TypeOutgoingExpiry, TypeShortChannelID, TypePaymentData, TypeKeysendPreimage:
+	case TypeAmountToForward, TypeOutgoingExpiry, TypeShortChannelID, TypePaymentData, TypeKeysendPreimage,
+		TypeStreamHop, TypeStreamKey:
 		return true
 	}
 	return false
@@ -141,6 +159,12 @@ func (p *HopPayload) Encode() ([]byte, error) {
 	}
 	if p.KeysendPreimage != nil {
 		recs = append(recs, Record{TypeKeysendPreimage, p.KeysendPreimage[:]})
+	}
+	if p.StreamHop != nil {
+		recs = append(recs, Record{TypeStreamHop, p.StreamHop.encode()})
+	}
+	if p.StreamKey != nil {
+		recs = append(recs, Record{TypeStreamKey, p.StreamKey[:]})
 	}
 	recs = append(recs, p.Unknown...)
 	sortRecords(recs)
@@ -221,6 +245,18 @@ func DecodeHopPayload(b []byte) (*HopPayload, error) {
 			var pre [32]byte
 			copy(pre[:], r.Value)
 			p.KeysendPreimage = &pre
+		case TypeStreamHop:
+			if len(r.Value) != StreamHopSize {
+				return nil, bad(ErrBadLength)
+			}
+			p.StreamHop = decodeStreamHop(r.Value)
+		case TypeStreamKey:
+			if len(r.Value) != 32 {
+				return nil, bad(ErrBadLength)
+			}
+			var k [32]byte
+			copy(k[:], r.Value)
+			p.StreamKey = &k
 		default: // unknown odd: DecodeTLV already refused unknown even
 			p.Unknown = append(p.Unknown, Record{Type: r.Type, Value: append([]byte(nil), r.Value...)})
 		}
@@ -252,6 +288,9 @@ func (p *HopPayload) Validate(final bool) error {
 		if p.HasShortChannelID {
 			return &PayloadError{Type: TypeShortChannelID, Err: ErrForbiddenField}
 		}
+		if p.StreamHop != nil {
+			return &PayloadError{Type: TypeStreamHop, Err: ErrForbiddenField}
+		}
 		if p.PaymentData == nil && p.KeysendPreimage == nil {
 			// paymesh invoices always carry a payment secret, and a
 			// spontaneous payment carries its preimage: one must be here.
@@ -266,6 +305,8 @@ func (p *HopPayload) Validate(final bool) error {
 		return &PayloadError{Type: TypePaymentData, Err: ErrForbiddenField}
 	case p.KeysendPreimage != nil:
 		return &PayloadError{Type: TypeKeysendPreimage, Err: ErrForbiddenField}
+	case p.StreamKey != nil:
+		return &PayloadError{Type: TypeStreamKey, Err: ErrForbiddenField}
 	}
 	return nil
 }

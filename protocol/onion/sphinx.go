@@ -212,20 +212,13 @@ func NewPacket(sessionKey *secp256k1.PrivateKey, hops []Hop, assocData []byte) (
 		return nil, nil, fmt.Errorf("payloads need %d bytes of %d: %w", total, RoutingInfoSize, ErrRoute)
 	}
 
-	// Walk the route forward: shared secret and blinded ephemeral key per hop.
-	secrets := make([]SharedSecret, n)
-	ek := sessionKey.Key
+	keys := make([]*secp256k1.PublicKey, n)
 	for i, h := range hops {
-		secrets[i] = ecdh(&ek, h.PubKey)
-		if i == n-1 {
-			break
-		}
-		epk := secp256k1.NewPrivateKey(&ek).PubKey().SerializeCompressed()
-		bf, err := blindingFactor(epk, secrets[i])
-		if err != nil {
-			return nil, nil, fmt.Errorf("hop %d: %w", i, err)
-		}
-		ek.Mul(&bf)
+		keys[i] = h.PubKey
+	}
+	secrets, err := SharedSecrets(sessionKey, keys)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	filler := generateFiller(hops, secrets)
@@ -278,6 +271,35 @@ func generateFiller(hops []Hop, secrets []SharedSecret) []byte {
 		}
 	}
 	return filler
+}
+
+// SharedSecrets returns the secret the origin shares with each hop of a
+// route for a session key: the ones NewPacket returns for the same key and
+// hops. A payer that must put something derived from them in the payloads
+// (a payment stream's ids) computes them first.
+func SharedSecrets(sessionKey *secp256k1.PrivateKey, keys []*secp256k1.PublicKey) ([]SharedSecret, error) {
+	if sessionKey == nil {
+		return nil, fmt.Errorf("nil session key: %w", ErrRoute)
+	}
+	// Walk the route forward: shared secret and blinded ephemeral key per hop.
+	secrets := make([]SharedSecret, len(keys))
+	ek := sessionKey.Key
+	for i, k := range keys {
+		if k == nil {
+			return nil, fmt.Errorf("hop %d: nil public key: %w", i, ErrRoute)
+		}
+		secrets[i] = ecdh(&ek, k)
+		if i == len(keys)-1 {
+			break
+		}
+		epk := secp256k1.NewPrivateKey(&ek).PubKey().SerializeCompressed()
+		bf, err := blindingFactor(epk, secrets[i])
+		if err != nil {
+			return nil, fmt.Errorf("hop %d: %w", i, err)
+		}
+		ek.Mul(&bf)
+	}
+	return secrets, nil
 }
 
 // Peeled is the result of a hop processing a packet.
