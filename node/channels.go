@@ -343,30 +343,6 @@ func (m *chanManager) offeredWithHash(hash channel.Hash) []pendingRef {
 	return out
 }
 
-// offeredPending reports whether an HTLC this node offered is still pending
-// in its channel's latest co-signed state.
-func (m *chanManager) offeredPending(ref htlcRef) (bool, error) {
-	m.mu.Lock()
-	s := m.byChan[ref.Ch]
-	m.mu.Unlock()
-	if s == nil {
-		return false, fmt.Errorf("%w %s", ErrUnknownChannel, ref.Ch)
-	}
-	pending := false
-	err := s.do(context.Background(), func(s *peerSession) {
-		e := s.chans[ref.Ch]
-		if e == nil {
-			return
-		}
-		for _, h := range e.m.OfferedPending() {
-			if h.ID == ref.ID {
-				pending = true
-			}
-		}
-	})
-	return pending, err
-}
-
 func (m *chanManager) sessionOf(id channel.ID) (*peerSession, error) {
 	m.mu.Lock()
 	s := m.byChan[id]

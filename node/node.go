@@ -152,6 +152,9 @@ type Node struct {
 	invoices *invoiceRegistry
 	gossip   *gossipService
 
+	streamsMu sync.Mutex
+	streams   map[string]*Stream // payment streams this node pays on
+
 	bootstrap []peer.AddrInfo
 	wake      chan struct{} // nudges the bootstrap loop after a disconnect
 
@@ -311,6 +314,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("node: load mission control: %w", err)
 	}
 	n.goRun(func() { n.payer.keepMission(runCtx, 5*time.Minute) })
+	n.goRun(func() { n.payer.forgetPreimages(runCtx) })
 	if err = n.payer.resume(runCtx); err != nil {
 		return fmt.Errorf("node: resume payments: %w", err)
 	}

@@ -107,6 +107,9 @@ type payer struct {
 	orphanTTL time.Time
 	active    map[channel.Hash]bool
 	onion     map[peer.ID]onionKeyEntry
+	// forget queues preimages the payer no longer needs in the store (see
+	// forgetPreimages).
+	forget chan channel.Hash
 }
 
 type onionKeyEntry struct {
@@ -123,6 +126,55 @@ func newPayer(n *Node) *payer {
 		orphans: make(map[htlcRef]HTLCResult),
 		active:  make(map[channel.Hash]bool),
 		onion:   make(map[peer.ID]onionKeyEntry),
+		forget:  make(chan channel.Hash, 1<<16),
+	}
+}
+
+// forgetLater queues a preimage for deletion from the store: the channel
+// session stores every preimage a peer reveals (a forwarder needs it to
+// claim its incoming HTLC after a crash), but a payer needs it only until
+// its payment record holds it, and a payment stream's payer not at all. A
+// full queue drops the request: the preimage then expires with its TTL.
+func (p *payer) forgetLater(h channel.Hash) {
+	select {
+	case p.forget <- h:
+	default:
+	}
+}
+
+// forgetPreimages deletes the queued preimages in batches until ctx ends.
+func (p *payer) forgetPreimages(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	batch := make([][32]byte, 0, 4096)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := p.n.store.DeletePreimages(batch); err != nil {
+			p.log.Warn("forget preimages", "err", err)
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case h := <-p.forget:
+					batch = append(batch, h)
+				default:
+					flush()
+					return
+				}
+			}
+		case h := <-p.forget:
+			if batch = append(batch, h); len(batch) == cap(batch) {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		}
 	}
 }
 
@@ -462,10 +514,21 @@ type partResult struct {
 	ss    []onion.SharedSecret
 }
 
-func (r *payRun) persist() {
+// persist writes the payment's record; it reports whether it could.
+func (r *payRun) persist() bool {
 	b, _ := json.Marshal(r.pay)
 	if err := r.n.store.PutPayment(r.hash, b); err != nil {
 		r.p.log.Error("persist payment", "hash", r.pay.Hash, "err", err)
+		return false
+	}
+	return true
+}
+
+// settled persists a succeeded payment whose parts have all ended; once
+// its record holds the preimage, the store's copy can go.
+func (r *payRun) settled() {
+	if r.persist() {
+		r.p.forgetLater(r.hash)
 	}
 }
 
@@ -498,7 +561,7 @@ func (r *payRun) run(ctx context.Context, remaining uint64) {
 			}
 		}
 		if r.pay.Status == PaymentSucceeded && r.inflight == 0 {
-			r.persist()
+			r.settled()
 			return
 		}
 		if r.inflight == 0 {
@@ -516,7 +579,7 @@ func (r *payRun) run(ctx context.Context, remaining uint64) {
 			r.inflight--
 			if done := r.handle(pr, &remaining, &lastErr); done && r.inflight == 0 {
 				if r.pay.Status == PaymentSucceeded {
-					r.persist()
+					r.settled()
 				} else {
 					r.finish(PaymentFailed, lastErr)
 				}

@@ -23,6 +23,7 @@ func (n *Node) registerPaymentAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+api.PathPayments, n.handlePayments)
 	mux.HandleFunc("GET "+api.PathPayments+"/{hash}", n.handlePayment)
 	mux.HandleFunc("GET "+api.PathForwards, n.handleForwards)
+	n.registerStreamAPI(mux)
 }
 
 func toAPIPayment(p *Payment) api.Payment {
@@ -78,12 +79,21 @@ func (n *Node) handleSend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	dest, err := peer.Decode(req.Dest)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("bad node id %q: %w", req.Dest, err))
+	dest, ok := decodeNodeID(w, req.Dest)
+	if !ok {
 		return
 	}
 	n.runPayment(w, r, PayRequest{Dest: dest, Amount: req.Amount, MaxFee: req.MaxFee, Timeout: timeoutOf(req.TimeoutSeconds), MaxAttempts: req.MaxAttempts})
+}
+
+// decodeNodeID parses a node id from a request, answering 400 when it is bad.
+func decodeNodeID(w http.ResponseWriter, s string) (peer.ID, bool) {
+	id, err := peer.Decode(s)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad node id %q: %w", s, err))
+		return "", false
+	}
+	return id, true
 }
 
 func limitParam(r *http.Request) int {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"testing"
@@ -93,6 +94,12 @@ func TestPaymentLineOfFive(t *testing.T) {
 	if err != nil || len(fw) != 1 || !fw[0].Settled || fw[0].Fee != a1-a2 {
 		t.Fatalf("forwards of node 2: %+v %v", fw, err)
 	}
+	// The payer's record holds the preimage; the store's copy goes.
+	hash, _ := hex.DecodeString(pay.Hash)
+	eventually(t, 10*time.Second, func() bool {
+		_, found, err := nodes[0].store.Preimage([32]byte(hash))
+		return err == nil && !found
+	}, func() string { return "the payer still stores the preimage" })
 }
 
 func waitNoPending(t *testing.T, nodes []*Node, ids []channel.ID) {

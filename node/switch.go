@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -55,7 +56,24 @@ type circuit struct {
 	Hash     channel.Hash
 	Secret   onion.SharedSecret
 	Created  int64 // unix ms
+	// stream is the payment stream the HTLC belongs to, if any (not
+	// stored: a circuit restored after a restart is logged on its own).
+	stream *hopStream
 }
+
+// A circuit is stored (fwd/ keys, see store/forwards.go) in a compact
+// binary form:
+//
+//	0       version 1
+//	1:33    incoming channel     33:41   incoming HTLC id (u64, big endian)
+//	41:49   incoming amount      49:81   outgoing channel
+//	81:89   outgoing amount      89:121  payment hash
+//	121:153 shared secret        153:161 created (unix ms)
+//	161:    incoming peer id (bytes)
+//
+// The outgoing HTLC id is the key's. Records written before version 1 are
+// JSON (they start with '{') and still read.
+const circuitV1 byte = 1
 
 type circuitJSON struct {
 	InCh     []byte `json:"in_ch"`
@@ -71,11 +89,36 @@ type circuitJSON struct {
 }
 
 func (c *circuit) marshal() []byte {
-	b, _ := json.Marshal(circuitJSON{c.In.Ch[:], c.In.ID, []byte(c.InPeer), c.InAmount, c.Out.Ch[:], c.Out.ID, c.OutAmt, c.Hash[:], c.Secret[:], c.Created})
-	return b
+	b := make([]byte, 0, 161+len(c.InPeer))
+	b = append(b, circuitV1)
+	b = append(b, c.In.Ch[:]...)
+	b = binary.BigEndian.AppendUint64(b, c.In.ID)
+	b = binary.BigEndian.AppendUint64(b, c.InAmount)
+	b = append(b, c.Out.Ch[:]...)
+	b = binary.BigEndian.AppendUint64(b, c.OutAmt)
+	b = append(b, c.Hash[:]...)
+	b = append(b, c.Secret[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Created))
+	return append(b, c.InPeer...)
 }
 
 func unmarshalCircuit(b []byte) (*circuit, error) {
+	if len(b) > 0 && b[0] == '{' {
+		return unmarshalCircuitJSON(b)
+	}
+	if len(b) < 161 || b[0] != circuitV1 {
+		return nil, fmt.Errorf("circuit record of %d bytes: want version %d and at least 161", len(b), circuitV1)
+	}
+	c := &circuit{}
+	u64 := func(off int) uint64 { return binary.BigEndian.Uint64(b[off:]) }
+	c.In.Ch, c.In.ID, c.InAmount = channel.ID(b[1:33]), u64(33), u64(41)
+	c.Out.Ch, c.OutAmt = channel.ID(b[49:81]), u64(81)
+	c.Hash, c.Secret, c.Created = channel.Hash(b[89:121]), onion.SharedSecret(b[121:153]), int64(u64(153))
+	c.InPeer = peer.ID(b[161:])
+	return c, nil
+}
+
+func unmarshalCircuitJSON(b []byte) (*circuit, error) {
 	var j circuitJSON
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, err
@@ -123,6 +166,10 @@ type htlcSwitch struct {
 	fees     prometheus.Counter
 	jammed   prometheus.Counter
 	failures *prometheus.CounterVec
+
+	streams        *streamTable
+	streamPayments prometheus.Counter
+	streamAmount   prometheus.Counter
 }
 
 func newSwitch(n *Node) *htlcSwitch {
@@ -142,8 +189,13 @@ func newSwitch(n *Node) *htlcSwitch {
 			Name: "paymesh_switch_jamming_refusals_total", Help: "HTLCs refused because the incoming peer exceeded its pending budget."}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paymesh_switch_failures_total", Help: "HTLCs failed by this node, by failure code."}, []string{"code"}),
+		streams: newStreamTable(),
+		streamPayments: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paymesh_stream_payments_received_total", Help: "Stream payments this node received as the payee."}),
+		streamAmount: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paymesh_stream_amount_received_total", Help: "Amount received by stream payments."}),
 	}
-	n.registry.MustRegister(sw.forwards, sw.fees, sw.jammed, sw.failures)
+	n.registry.MustRegister(sw.forwards, sw.fees, sw.jammed, sw.failures, sw.streamPayments, sw.streamAmount)
 	return sw
 }
 
@@ -240,6 +292,10 @@ func (sw *htlcSwitch) incoming(s *peerSession, id channel.ID, h channel.HTLC, no
 	if forwarded {
 		return // restored: the circuit waits for its outgoing HTLC
 	}
+	if onion.IsStreamPacket(h.Onion) {
+		sw.streamIncoming(s, id, h, now)
+		return
+	}
 	pkt, err := onion.DecodePacket(h.Onion)
 	var peeled *onion.Peeled
 	if err == nil {
@@ -302,6 +358,10 @@ func (sw *htlcSwitch) final(s *peerSession, id channel.ID, h channel.HTLC, ss on
 		return
 	}
 	details := &onion.FailureMessage{Code: onion.CodeIncorrectOrUnknownPaymentDetails, HTLCAmount: h.Amount, Height: uint32(now.Unix())}
+	if p.StreamKey != nil {
+		sw.finalStream(s, id, h, ss, *p.StreamKey, now)
+		return
+	}
 	if p.KeysendPreimage != nil {
 		pre := channel.Hash(*p.KeysendPreimage)
 		if sha256.Sum256(pre[:]) != h.PaymentHash {
@@ -350,9 +410,11 @@ func (sw *htlcSwitch) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			sw.logStreams(time.Now(), true)
 			return
 		case now := <-t.C:
 			sw.expireHeld(now)
+			sw.logStreams(now, false)
 		}
 	}
 }
@@ -429,16 +491,29 @@ func (sw *htlcSwitch) forward(s *peerSession, id channel.ID, h channel.HTLC, ss 
 		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeExpiryTooSoon})
 		return
 	}
+	var st *hopStream
+	if p.StreamHop != nil {
+		if st = sw.openStream(s, id, h, ss, short, p.StreamHop, pol); st == nil {
+			return
+		}
+	}
+	sw.offer(s, id, h, ss, outID, outSess, fwd, outExpiry, next.Encode(), now, st)
+}
+
+// offer reserves the incoming peer's budget, records the circuit and
+// offers the outgoing HTLC on channel outID (in outSess's loop). A payment
+// stream's HTLCs name their stream (st), whose counters the settlement
+// feeds; other HTLCs pass nil.
+func (sw *htlcSwitch) offer(s *peerSession, id channel.ID, h channel.HTLC, ss onion.SharedSecret, outID channel.ID, outSess *peerSession, fwd uint64, outExpiry int64, nextBytes []byte, now time.Time, st *hopStream) {
 	if !sw.reserve(s.peer, h.Amount) {
 		sw.jammed.Inc()
 		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
 		return
 	}
-	c := &circuit{In: htlcRef{id, h.ID}, InPeer: s.peer, InAmount: h.Amount, OutAmt: fwd, Hash: h.PaymentHash, Secret: ss, Created: now.UnixMilli()}
+	c := &circuit{In: htlcRef{id, h.ID}, InPeer: s.peer, InAmount: h.Amount, OutAmt: fwd, Hash: h.PaymentHash, Secret: ss, Created: now.UnixMilli(), stream: st}
 	sw.mu.Lock()
 	sw.byIn[c.In] = c
 	sw.mu.Unlock()
-	nextBytes := next.Encode()
 	expiry := time.UnixMilli(outExpiry)
 	fail := func(msg *onion.FailureMessage) {
 		sw.mu.Lock()
@@ -512,6 +587,12 @@ func (sw *htlcSwitch) resolved(out htlcRef, r HTLCResult) {
 		Fee: c.InAmount - c.OutAmt, StartedMS: c.Created, EndedMS: time.Now().UnixMilli()}
 	in := c.In
 	entryKVs := func(rec ForwardRecord) []store.KV {
+		if c.stream != nil {
+			// A stream's forwards are logged as one record per stream
+			// and period (see hopStream.account), not one per payment.
+			c.stream.account(rec)
+			return store.CloseCircuitKVs(out.Ch, out.ID, rec.EndedMS, nil)
+		}
 		entry, _ := json.Marshal(rec)
 		return store.CloseCircuitKVs(out.Ch, out.ID, rec.EndedMS, entry)
 	}
@@ -588,24 +669,69 @@ func (sw *htlcSwitch) loadCircuits() error {
 // settleRestored settles the circuits whose outgoing HTLC ended while the
 // node was down: from the stored preimage, or failed back. Circuits whose
 // outgoing HTLC is still pending wait for it as usual.
+//
+// Start runs it while the sessions already re-establish with their peers
+// and step their messages, so an outgoing HTLC may end at any moment, and
+// mid-round: the machine no longer lists it while the round's synced write
+// (with the preimage of a fulfill) and its event are still to come. A look
+// at the machine from outside the round would take a fulfill in flight for
+// "ended while down, no preimage" and fail the incoming HTLC although the
+// peer is paid. So each circuit is looked at in its outgoing session at the
+// start of a round (peerSession.later), where the machine holds exactly
+// what is on disk and every event of it has been handled: see
+// settleIfEnded.
 func (sw *htlcSwitch) settleRestored() {
 	sw.mu.Lock()
-	cs := make([]*circuit, 0, len(sw.byOut))
-	for _, c := range sw.byOut {
-		cs = append(cs, c)
+	outs := make([]htlcRef, 0, len(sw.byOut))
+	for out := range sw.byOut {
+		outs = append(outs, out)
 	}
 	sw.mu.Unlock()
-	for _, c := range cs {
-		pending, err := sw.n.chans.offeredPending(c.Out)
-		if err == nil && pending {
+	for _, out := range outs {
+		s, err := sw.n.chans.sessionOf(out.Ch)
+		if err != nil {
+			// Nothing tells how the outgoing HTLC ended: the incoming one
+			// stays pending rather than be refunded while it may be paid.
+			sw.log.Error("circuit on an unknown outgoing channel kept", "channel", out.Ch, "htlc", out.ID, "err", err)
 			continue
 		}
-		if pre, ok, _ := sw.n.store.Preimage(c.Hash); ok {
-			p := channel.Hash(pre)
-			sw.resolved(c.Out, HTLCResult{Preimage: &p})
-		} else {
-			sw.resolved(c.Out, HTLCResult{Err: errors.New("outgoing HTLC ended while the node was down")})
+		sw.n.chans.postTo(s, func(s *peerSession) {
+			s.later = append(s.later, func(s *peerSession) { sw.settleIfEnded(s, out) })
+		})
+	}
+}
+
+// settleIfEnded settles the circuit of outgoing HTLC out if the HTLC has
+// ended. It runs in out's session at the start of a round: an HTLC that
+// ended in this process has had its circuit resolved by its event
+// already, so a circuit still open whose HTLC is no longer pending ended
+// before the restart, and the store says how — a fulfill's preimage is
+// written in the same transaction as the state that holds the fulfill.
+func (sw *htlcSwitch) settleIfEnded(s *peerSession, out htlcRef) {
+	e := s.chans[out.Ch]
+	if e == nil {
+		return
+	}
+	for _, h := range e.m.OfferedPending() {
+		if h.ID == out.ID {
+			return // its event settles the circuit
 		}
+	}
+	sw.mu.Lock()
+	c := sw.byOut[out]
+	sw.mu.Unlock()
+	if c == nil {
+		return
+	}
+	pre, ok, err := sw.n.store.Preimage(c.Hash)
+	switch {
+	case err != nil:
+		sw.log.Error("read preimage; circuit kept", "channel", out.Ch, "htlc", out.ID, "err", err)
+	case ok:
+		p := channel.Hash(pre)
+		sw.resolved(out, HTLCResult{Preimage: &p})
+	default:
+		sw.resolved(out, HTLCResult{Err: errors.New("outgoing HTLC ended while the node was down")})
 	}
 }
 

@@ -65,6 +65,20 @@ func (s *Store) Preimage(hash [32]byte) ([32]byte, bool, error) {
 	return p, found, err
 }
 
+// DeletePreimages removes learnt preimages that nothing needs any more (a
+// payer's, once its payment record holds the preimage). The write is not
+// synced: a delete lost in a crash leaves the preimage to its TTL.
+func (s *Store) DeletePreimages(hashes [][32]byte) error {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, h := range hashes {
+		if err := wb.Delete(PreimageKey(h)); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
 // Circuits returns every open circuit: key (channel, htlc id) and value.
 func (s *Store) Circuits() (map[[40]byte][]byte, error) {
 	out := make(map[[40]byte][]byte)
@@ -102,6 +116,32 @@ func CloseCircuitKVs(ch [32]byte, id uint64, atMS int64, entry []byte) []KV {
 		kvs = append(kvs, KV{Key: k, Value: entry})
 	}
 	return kvs
+}
+
+// LogStreamForwards writes the forward records of payment streams: one per
+// stream and period, keyed like a forward with the stream's id (at most 32
+// bytes, zero-padded) in place of the outgoing channel and 0 as HTLC id.
+// Losing the last records in a crash loses bookkeeping only, not money,
+// so the write is not synced.
+func (s *Store) LogStreamForwards(recs []StreamForward) error {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, r := range recs {
+		var ch [32]byte
+		copy(ch[:], r.Stream)
+		kvs := CloseCircuitKVs(ch, 0, r.AtMS, r.Entry)
+		if err := wb.Set(kvs[1].Key, kvs[1].Value); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// StreamForward is a payment stream's forward record for LogStreamForwards.
+type StreamForward struct {
+	Stream []byte
+	AtMS   int64
+	Entry  []byte
 }
 
 // ForwardLog returns up to limit settled forwards, newest first.

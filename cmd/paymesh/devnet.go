@@ -28,6 +28,8 @@ func newDevnetCmd(g *globals) *cobra.Command {
 		dir           string
 		logLevel      string
 		noPay         bool
+		mode          string
+		burst         int
 	)
 	cmd := &cobra.Command{
 		Use:   "devnet",
@@ -38,6 +40,12 @@ it from 6 nodes on). Once every node has learnt the graph by gossip, random
 nodes pay random nodes over multi-hop routes, and a line every second shows
 payments/s, success ratio, latency and fees.
 
+--mode pay makes every payment on its own: route search, Sphinx onion,
+payment record. --mode stream has each worker open a payment stream to a
+random node and send --burst payments over it before moving on: the first
+sets the stream up with an onion, the others carry a 50-byte stream packet
+(pay-per-packet); every one is still an HTLC at each hop.
+
 Each node gets a directory holding its api.addr and api.token, so every
 client command works against it while the devnet runs:
 
@@ -45,6 +53,9 @@ client command works against it while the devnet runs:
   paymesh channel list --datadir DIR/node2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if mode != "pay" && mode != "stream" {
+				return fmt.Errorf("--mode must be pay or stream, got %q", mode)
+			}
 			if nodes < 2 || nodes > 200 {
 				return fmt.Errorf("--nodes must be between 2 and 200, got %d", nodes)
 			}
@@ -91,8 +102,12 @@ client command works against it while the devnet runs:
 				}
 				<-ctx.Done()
 			} else {
-				fprintf(out, "\nstreaming payments of %d between random nodes (%d workers); Ctrl-C to stop\n", payAmount, workers)
-				streamPayments(ctx, out, cl, payAmount, workers)
+				fprintf(out, "\nsending payments of %d between random nodes (%d workers, mode %s); Ctrl-C to stop\n", payAmount, workers, mode)
+				burstN := 1
+				if mode == "stream" {
+					burstN = max(burst, 1)
+				}
+				streamPayments(ctx, out, cl, payAmount, workers, burstN)
 			}
 			fprintf(cmd.ErrOrStderr(), "stopping %d nodes\n", len(cl.Nodes))
 			return cl.Close()
@@ -105,6 +120,8 @@ client command works against it while the devnet runs:
 	f.IntVar(&workers, "workers", 16, "payments in flight at once")
 	f.DurationVar(&duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
 	f.BoolVar(&noPay, "no-pay", false, "only start the network, make no payments")
+	f.StringVar(&mode, "mode", "stream", "pay: every payment routed with its own onion; stream: payment streams (see above)")
+	f.IntVar(&burst, "burst", 200, "payments per stream before a worker picks another payee (--mode stream)")
 	f.StringVar(&dir, "dir", "", "directory for the nodes' api.addr/api.token (default: a temp dir removed on exit)")
 	f.StringVar(&logLevel, "log-level", "error", "log level of the nodes")
 	return cmd
@@ -194,8 +211,10 @@ func pct(d []time.Duration, p int) time.Duration {
 }
 
 // streamPayments runs workers that pay random nodes until ctx ends, and
-// prints a line of statistics every second.
-func streamPayments(ctx context.Context, w io.Writer, cl *node.Cluster, amount uint64, workers int) {
+// prints a line of statistics every second. With burst > 1 each worker
+// opens a payment stream to its payee and sends burst payments over it;
+// with burst 1 every payment is routed on its own.
+func streamPayments(ctx context.Context, w io.Writer, cl *node.Cluster, amount uint64, workers, burst int) {
 	st := &payStats{}
 	var wg sync.WaitGroup
 	for i := range workers {
@@ -208,6 +227,10 @@ func streamPayments(ctx context.Context, w io.Writer, cl *node.Cluster, amount u
 				b := r.IntN(len(cl.Nodes) - 1)
 				if b >= a {
 					b++
+				}
+				if burst > 1 {
+					payStream(ctx, cl.Nodes[a], cl.Nodes[b], amount, burst, st)
+					continue
 				}
 				t0 := time.Now()
 				p, err := cl.Nodes[a].Pay(context.WithoutCancel(ctx), node.PayRequest{Dest: cl.Nodes[b].ID(), Amount: amount, Timeout: 30 * time.Second})
@@ -259,6 +282,31 @@ func streamPayments(ctx context.Context, w io.Writer, cl *node.Cluster, amount u
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	fmt.Fprintf(w, "\n%d payments in %.1f s (%.0f/s), %d succeeded, %d in fees\n", st.totalAll, el, float64(st.totalAll)/el, st.totalOK, totalFees)
+}
+
+// payStream sends count payments from a to b over one payment stream.
+func payStream(ctx context.Context, a, b *node.Node, amount uint64, count int, st *payStats) {
+	s, err := a.OpenStream(node.StreamRequest{Dest: b.ID(), MaxAmount: amount})
+	if err != nil {
+		st.add(false, 0, 0, err.Error())
+		return
+	}
+	defer s.Close()
+	for range count {
+		t0 := time.Now()
+		p, err := s.Pay(context.WithoutCancel(ctx), amount)
+		if ctx.Err() != nil && err != nil {
+			return // cut short by the stop, not a failure
+		}
+		if err != nil {
+			st.add(false, 0, 0, err.Error())
+			return // the next stream may find a better payee
+		}
+		st.add(true, time.Since(t0), p.Fee, "")
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -137,6 +137,9 @@ func newPayCmds(g *globals) []*cobra.Command {
 				fmt.Fprintln(tw, "WHEN\tIN\tOUT\tAMOUNT\tFEE\tRESULT")
 				for _, f := range fs {
 					res := "settled"
+					if f.Payments > 0 {
+						res = fmt.Sprintf("settled, %d stream payments", f.Payments)
+					}
 					if !f.Settled {
 						res = "failed: " + f.Failure
 					} else {

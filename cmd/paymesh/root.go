@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newInvoiceCmd(g),
 	)
 	root.AddCommand(newPayCmds(g)...)
+	root.AddCommand(newStreamCmd(g))
 	root.AddCommand(simcli.Command())
 	addGraphCmds(root, g)
 	return root
