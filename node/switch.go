@@ -572,11 +572,13 @@ func (sw *htlcSwitch) release(p peer.ID, amount uint64) {
 
 // resolved brings an outgoing HTLC's outcome back to its incoming HTLC.
 func (sw *htlcSwitch) resolved(out htlcRef, r HTLCResult) {
+	// The incoming HTLC stays held (byIn) until its settlement runs in its
+	// session: in between, that session's expiry sweep must not take it
+	// for an unclaimed HTLC and fail it while the downstream was paid.
 	sw.mu.Lock()
 	c := sw.byOut[out]
 	if c != nil {
 		delete(sw.byOut, out)
-		delete(sw.byIn, c.In)
 	}
 	sw.mu.Unlock()
 	if c == nil {
@@ -604,7 +606,11 @@ func (sw *htlcSwitch) resolved(out htlcRef, r HTLCResult) {
 	// rather than forwarding the HTLC a second time.
 	settle := func(rec ForwardRecord, f func(s *peerSession) bool) {
 		sw.n.chans.post(in.Ch, func(s *peerSession) {
-			if !f(s) && stillIncoming(s, in) {
+			ok := f(s)
+			sw.mu.Lock()
+			delete(sw.byIn, in)
+			sw.mu.Unlock()
+			if !ok && stillIncoming(s, in) {
 				sw.log.Error("incoming HTLC not settled; circuit kept", "channel", in.Ch, "htlc", in.ID)
 				return
 			}
