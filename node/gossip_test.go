@@ -682,25 +682,65 @@ func TestGraphSyncBadPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The forged item among 200 good channel announcements, one chunk:
+	// their signatures are checked in a batch.
+	var keys []crypto.PrivKey
+	for range 10 {
+		k, _, _ := crypto.GenerateEd25519Key(nil)
+		keys = append(keys, k)
+	}
+	var good []*gossip.ChannelAnnouncement
+	p = gossip.NewChunkPacker(0)
+	for i := range 200 {
+		if i == 100 {
+			if _, err := p.Add(item); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := channelBetween(t, keys[i%10], keys[(i%10+1+(i/10)%9)%10], 1000)
+		good = append(good, a)
+		data, err := gossip.Encode(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Add(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crowd, err := p.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
 	release := make(chan struct{})
 	defer close(release)
 	tests := []struct {
 		name  string
 		serve func(s network.Stream)
 		want  error
+		good  []*gossip.ChannelAnnouncement // accepted all the same
 	}{
+		{"forged item among good ones", func(s network.Stream) {
+			if _, err := wire.NewFrameReader(s, wire.MaxGraphSyncFrame).ReadFrame(); err != nil {
+				s.Reset()
+				return
+			}
+			fw := wire.NewFrameWriter(s, wire.MaxGraphSyncFrame)
+			_ = fw.WriteFrame(crowd)
+			_ = fw.Flush()
+			s.Close()
+		}, gossip.ErrSyncPeer, good},
 		{"forged item", func(s network.Stream) {
 			fw := wire.NewFrameWriter(s, wire.MaxGraphSyncFrame)
 			_ = fw.WriteFrame(lie)
 			_ = fw.Flush()
 			s.Close()
-		}, gossip.ErrSyncPeer},
+		}, gossip.ErrSyncPeer, nil},
 		{"garbled frame", func(s network.Stream) {
 			_, _ = s.Write([]byte{0x05, 0xff, 0xff, 0xff, 0xff, 0xff})
 			s.Close()
-		}, gossip.ErrSyncPeer},
-		{"ends early", func(s network.Stream) { s.Close() }, gossip.ErrSyncPeer},
-		{"stalls", func(s network.Stream) { <-release; s.Reset() }, errSyncStalled},
+		}, gossip.ErrSyncPeer, nil},
+		{"ends early", func(s network.Stream) { s.Close() }, gossip.ErrSyncPeer, nil},
+		{"stalls", func(s network.Stream) { <-release; s.Reset() }, errSyncStalled, nil},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -736,9 +776,14 @@ func TestGraphSyncBadPeers(t *testing.T) {
 			if _, ok := client.Graph().Snapshot().Channel(routing.ChannelID(forged.ChannelID.Short())); ok {
 				t.Fatal("forged channel entered the graph")
 			}
+			for _, a := range tt.good {
+				if _, ok := client.Graph().Snapshot().Channel(routing.ChannelID(a.ChannelID.Short())); !ok {
+					t.Fatalf("good channel %s of the chunk missing", a.ChannelID)
+				}
+			}
 		})
 	}
-	if got := counterValue(t, client.gossip.m.rejected, string(gossip.ReasonBadSignature)); got != 1 {
-		t.Fatalf("bad_signature rejections %v, want 1", got)
+	if got := counterValue(t, client.gossip.m.rejected, string(gossip.ReasonBadSignature)); got != 2 {
+		t.Fatalf("bad_signature rejections %v, want 2 (one per forged item served)", got)
 	}
 }

@@ -31,9 +31,13 @@ import (
 // done. Every item is validated as if gossiped. A peer that serves garbage
 // or stalls is disconnected and never asked again.
 
-// graphSyncMemory is reserved on each sync stream's scope: a frame being
-// read or written plus the buffers.
+// graphSyncMemory is reserved on each served sync stream's scope: a frame
+// being read or written plus the buffers.
 const graphSyncMemory = 2*wire.MaxGraphSyncFrame + 64<<10
+
+// graphSyncClientMemory is reserved on each sync stream a node asks on: a
+// frame being read, one read ahead, one being validated, and the buffers.
+const graphSyncClientMemory = 3*wire.MaxGraphSyncFrame + 64<<10
 
 // requestTimeout bounds the wait for a sync request on a served stream.
 const requestTimeout = 10 * time.Second
@@ -333,11 +337,11 @@ func (s *gossipService) syncFrom(ctx context.Context, p peer.ID, since int64) (i
 		st.Reset()
 		return 0, err
 	}
-	if err := st.Scope().ReserveMemory(graphSyncMemory, network.ReservationPriorityAlways); err != nil {
+	if err := st.Scope().ReserveMemory(graphSyncClientMemory, network.ReservationPriorityAlways); err != nil {
 		st.Reset()
 		return 0, err
 	}
-	defer st.Scope().ReleaseMemory(graphSyncMemory)
+	defer st.Scope().ReleaseMemory(graphSyncClientMemory)
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
 
@@ -390,12 +394,87 @@ func (s *gossipService) receive(ctx context.Context, st network.Stream, since in
 	_ = st.CloseWrite()
 	sess := gossip.NewSyncSession(s.v)
 	sess.Run = parallel
-	fr := wire.NewFrameReader(st, wire.MaxGraphSyncFrame)
+	sess.Workers = runtime.GOMAXPROCS(0)
+
+	// A reader fetches the next frame while the current one is validated,
+	// so that the serving peer and the network work meanwhile. Frames are
+	// copied out of the frame reader's buffer into two buffers that go
+	// round: one being validated, one read ahead (graphSyncClientMemory).
+	type read struct {
+		frame []byte
+		err   error
+	}
+	frames := make(chan read)
+	free := make(chan []byte, 2)
+	free <- nil
+	free <- nil
+	quit := make(chan struct{})
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		fr := wire.NewFrameReader(st, wire.MaxGraphSyncFrame)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-quit:
+				return
+			}
+			timer.Reset(s.cfg.SyncStall)
+			_ = st.SetReadDeadline(time.Now().Add(s.cfg.SyncStall))
+			frame, err := fr.ReadFrame()
+			timer.Stop() // waiting for the validation is not the peer's stall
+			if err == nil {
+				s.m.syncBytes.WithLabelValues("client").Add(float64(len(frame) + uvarintLen(len(frame))))
+				buf = append(buf[:0], frame...)
+			}
+			select {
+			case frames <- read{buf, err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	defer func() {
+		close(quit)
+		_ = st.CloseRead() // ends a read of a frame nobody will take
+		reader.Wait()
+	}()
+
+	// The gate is held while a chunk is validated and applied, so that no
+	// gossip interleaves with its channels. While frames keep coming, it
+	// stays held (for at most maxGateHold) and a chunk's application to
+	// the graph runs alongside the next chunk's validation; it is let go,
+	// once the application is done, whenever the next frame is not there
+	// yet.
+	var (
+		held    bool
+		heldAt  time.Time
+		applied chan struct{} // closed when the last chunk is applied
+	)
+	release := func() {
+		if applied != nil {
+			<-applied
+			applied = nil
+		}
+		if held {
+			s.gate.Unlock()
+			held = false
+		}
+	}
+	defer release()
 	for {
-		timer.Reset(s.cfg.SyncStall)
-		_ = st.SetReadDeadline(time.Now().Add(s.cfg.SyncStall))
-		frame, err := fr.ReadFrame()
-		if err != nil {
+		var r read
+		select {
+		case r = <-frames:
+		default:
+			release()
+			r = <-frames
+		}
+		if err := r.err; err != nil {
+			release()
 			switch {
 			case stalled.Load() || errors.Is(err, os.ErrDeadlineExceeded):
 				return sess.Items(), fmt.Errorf("%w: nothing for %v", errSyncStalled, s.cfg.SyncStall)
@@ -406,37 +485,55 @@ func (s *gossipService) receive(ctx context.Context, st network.Stream, since in
 			}
 			return sess.Items(), fmt.Errorf("read graph sync: %w", err)
 		}
-		s.m.syncBytes.WithLabelValues("client").Add(float64(len(frame) + uvarintLen(len(frame))))
-		timer.Stop() // validating a chunk is not the peer's stall
-		done, err := s.applyChunk(sess, frame)
+		if held && time.Since(heldAt) > maxGateHold {
+			release()
+		}
+		if !held {
+			s.gate.Lock()
+			held, heldAt = true, time.Now()
+			if s.closed {
+				return sess.Items(), ErrGossipStopped
+			}
+		}
+		now := time.Now()
+		results, done, err := sess.Receive(r.frame, now)
+		free <- r.frame // the items are copies: the buffer is free
+		if applied != nil {
+			<-applied // chunks reach the graph in order
+		}
+		c := make(chan struct{})
+		applied = c
+		go func() {
+			defer close(c)
+			s.applyResults(results, now)
+		}()
 		if err != nil || done {
 			return sess.Items(), err
 		}
 	}
 }
 
-// applyChunk validates one chunk and applies what it accepts, holding the
-// gate so that no gossip interleaves with the chunk's channels.
-func (s *gossipService) applyChunk(sess *gossip.SyncSession, frame []byte) (bool, error) {
-	now := time.Now()
-	s.gate.Lock()
-	defer s.gate.Unlock()
-	if s.closed {
-		return false, ErrGossipStopped
-	}
-	results, done, err := sess.Receive(frame, now)
+// maxGateHold bounds how long a sync keeps gossip waiting.
+const maxGateHold = 100 * time.Millisecond
+
+// applyResults applies what a chunk's validation accepted (and what that
+// releases) to the graph and the store, and counts every verdict. The
+// caller holds the gate.
+func (s *gossipService) applyResults(results []gossip.Result, now time.Time) {
 	var muts []graphMutation
 	for _, r := range results {
 		s.count(r)
 		if r.Verdict != gossip.Accept {
 			continue
 		}
-		data, _ := gossip.Encode(r.Message)
+		data := r.Data
+		if data == nil {
+			data, _ = gossip.Encode(r.Message)
+		}
 		muts = s.prepare(muts, r, data, now)
 		muts, _ = s.release(muts, r, now, gossip.FromSync)
 	}
 	s.commit(muts)
-	return done, err
 }
 
 // parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.

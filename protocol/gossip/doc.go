@@ -92,6 +92,28 @@
 // as gossip would (minus rate limits) and returns an error wrapping
 // ErrSyncPeer if the peer sent garbage: disconnect it and ask another.
 //
+// A full sync is some 335,000 signatures for a Lightning-sized graph, so a
+// SyncSession checks them in batches: for each run of items of one kind it
+// takes the Validator's first look at every item (decode, bounds, time,
+// what it knows), checks the signatures of the run with one randomised
+// batch equation per worker, then takes the second look (state again,
+// staleness, parking, recording) at each item in order, exactly as
+// Validate does around its single check. Items the node already holds are
+// duplicates at the first look and cost no signature check. When a batch
+// fails, its signatures are checked one by one with crypto/ed25519, so
+// every rejection, and so every disconnected sync peer, is what Validate
+// would decide.
+//
+// The batch equation is cofactored (it holds up to a point of small order)
+// and crypto/ed25519's single check is not: a signature whose signer added
+// a small-order point to R passes a batch but fails alone. No honest
+// signer makes one, and only the key's owner can (or anyone, for the few
+// keys of small order, whose signatures crypto/ed25519 lets anyone forge
+// already). So the difference gives a node no power over others' items:
+// it can only make a sync accept an item of its own that gossip refuses,
+// never make a sync refuse anything, and a batch never accepts a signature
+// made without the key.
+//
 // # What the node persists and prunes
 //
 // Persist the bytes of every accepted message: per channel its announcement,

@@ -196,11 +196,21 @@ func TestSyncSession(t *testing.T) {
 		}
 	})
 	t.Run("parallel", func(t *testing.T) {
+		// Each kind's run is large enough to split into two batches.
+		items := graph(t, 2*minBatchPerWorker)
+		server := newValidator(t, Config{})
+		for _, it := range items {
+			mustAccept(t, server, it, t0, FromSync)
+		}
 		client := newValidator(t, Config{})
 		s := NewSyncSession(client)
+		s.Workers = 2
 		calls := 0
 		s.Run = func(n int, f func(int)) {
 			calls++
+			if n < 2 || n > 4 {
+				t.Errorf("run of %d batches, want 2 to 4 for 2 workers", n)
+			}
 			var wg sync.WaitGroup
 			for i := range n {
 				wg.Go(func() { f(i) })

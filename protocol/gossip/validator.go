@@ -233,6 +233,9 @@ type Result struct {
 	// waiting for this channel announcement. Validate each again (they
 	// were ignored, so pubsub did not deliver or forward them).
 	Released [][]byte
+	// Data is the message's envelope as validated (the caller's bytes, not
+	// a copy), nil when decoding failed: what to store or forward.
+	Data []byte
 }
 
 // ErrUnknownChannel is returned by Restore for an update or closed notice
@@ -317,25 +320,102 @@ func ignore(m Message, r Reason, format string, args ...any) Result {
 // message so that a replay or an older message is ignored. now is the
 // current time.
 func (v *Validator) Validate(data []byte, now time.Time, src Source) Result {
+	p, r, decided := v.begin(data, now, src)
+	if !decided {
+		var ok [2]bool
+		for i, c := range p.checks() {
+			if ok[i] = verifyOne(c); !ok[i] {
+				break
+			}
+		}
+		r = v.end(&p, ok[:p.nsigs], false)
+	}
+	if r.Message != nil {
+		r.Data = data
+	}
+	return r
+}
+
+// pending is a message between the validator's two looks at its state:
+// the first (decode, time, what the validator knows) let it through and
+// its signatures are still to be checked; the second, after the check,
+// looks again (the state may have changed meanwhile), applies the rate
+// limits and records the message. Validate takes both looks at one
+// message; a sync session takes the first at many, checks their
+// signatures together, then takes the second at each in order.
+type pending struct {
+	m     Message
+	data  []byte
+	now   int64
+	src   Source
+	sigs  [2]sigCheck
+	nsigs int
+	pub1  crypto.PubKey // the signer's key; Node1's for a channel announcement
+	pub2  crypto.PubKey // Node2's key for a channel announcement
+	info  ChannelInfo   // the channel of an update or closed notice
+}
+
+func (p *pending) checks() []sigCheck { return p.sigs[:p.nsigs] }
+
+func (p *pending) add(pub crypto.PubKey, msg, sig []byte) {
+	key, _ := pub.Raw() // an Ed25519 key from a checked node id
+	p.sigs[p.nsigs] = sigCheck{key: key, msg: msg, sig: sig}
+	p.nsigs++
+}
+
+// badSig is the error for a signature that does not check.
+func badSig(sig []byte) error {
+	if len(sig) != SignatureSize {
+		return fmt.Errorf("%w: %d bytes", ErrBadSignature, len(sig))
+	}
+	return ErrBadSignature
+}
+
+// begin takes the first look at data. It returns the verdict when that
+// look decides (decided), or the message with the signatures to check.
+func (v *Validator) begin(data []byte, now time.Time, src Source) (p pending, r Result, decided bool) {
 	m, err := Decode(data)
 	if err != nil {
-		return reject(nil, err)
+		return p, reject(nil, err), true
 	}
 	nowMs := now.UnixMilli()
 	if r, ok := v.checkTime(m, nowMs); !ok {
-		return r
+		return p, r, true
 	}
+	p = pending{m: m, data: data, now: nowMs, src: src}
 	switch m := m.(type) {
 	case *NodeAnnouncement:
-		return v.validateNode(m, nowMs, src)
+		r, decided = v.beginNode(&p, m)
 	case *ChannelAnnouncement:
-		return v.validateChannel(m, nowMs, src)
+		r, decided = v.beginChannel(&p, m)
 	case *ChannelUpdate:
-		return v.validateUpdate(m, data, nowMs, src)
+		r, decided = v.beginUpdate(&p, m)
 	case *ChannelClosed:
-		return v.validateClosed(m, data, nowMs, src)
+		r, decided = v.beginClosed(&p, m)
+	default:
+		return p, reject(m, fmt.Errorf("%w: unknown message", ErrMalformed)), true
 	}
-	return reject(m, fmt.Errorf("%w: unknown message", ErrMalformed))
+	return p, r, decided
+}
+
+// end takes the second look at a message begin let through; ok[i] says
+// whether its i-th signature checked. A bad signature is rejected before
+// the second look, as Validate does, unless lookFirst: then what the
+// second look decides (a duplicate, a conflict...) comes first, as if the
+// first look had come after every earlier message's second, which is
+// what validating a run one by one would decide.
+func (v *Validator) end(p *pending, ok []bool, lookFirst bool) Result {
+	switch m := p.m.(type) {
+	case *NodeAnnouncement:
+		return v.endNode(p, m, ok, lookFirst)
+	case *ChannelAnnouncement:
+		return v.endChannel(p, m, ok, lookFirst)
+	case *ChannelUpdate:
+		return v.endUpdate(p, m, ok, lookFirst)
+	case *ChannelClosed:
+		return v.endClosed(p, m, ok, lookFirst)
+	}
+	return reject(p.m, fmt.Errorf("%w: unknown message", ErrMalformed))
 }
 
 // checkTime ignores messages dated too far in the future or too far back.
@@ -382,25 +462,27 @@ func (v *Validator) nodeLocked(id peer.ID, pub crypto.PubKey) *nodeState {
 	return n
 }
 
-func (v *Validator) validateNode(m *NodeAnnouncement, now int64, src Source) Result {
-	pre := func() (Result, bool) {
-		n := v.nodes[m.Node]
-		if !v.cfg.AcceptChannellessNodes && (n == nil || n.channels == 0) {
-			return ignore(m, ReasonUnknownNode, "node %s has no channel", m.Node), false
-		}
-		if n != nil && m.Timestamp == n.annTS {
-			return ignore(m, ReasonDuplicate, "node %s at %d", m.Node, m.Timestamp), false
-		}
-		if n != nil && m.Timestamp < n.annTS {
-			return ignore(m, ReasonStale, "node %s: %d, have %d", m.Node, m.Timestamp, n.annTS), false
-		}
-		if n == nil && len(v.nodes) >= v.cfg.MaxNodes {
-			return ignore(m, ReasonFull, "%d nodes", len(v.nodes)), false
-		}
-		return Result{}, true
+// preNodeLocked is both looks' check of a node announcement.
+func (v *Validator) preNodeLocked(m *NodeAnnouncement) (Result, bool) {
+	n := v.nodes[m.Node]
+	if !v.cfg.AcceptChannellessNodes && (n == nil || n.channels == 0) {
+		return ignore(m, ReasonUnknownNode, "node %s has no channel", m.Node), false
 	}
+	if n != nil && m.Timestamp == n.annTS {
+		return ignore(m, ReasonDuplicate, "node %s at %d", m.Node, m.Timestamp), false
+	}
+	if n != nil && m.Timestamp < n.annTS {
+		return ignore(m, ReasonStale, "node %s: %d, have %d", m.Node, m.Timestamp, n.annTS), false
+	}
+	if n == nil && len(v.nodes) >= v.cfg.MaxNodes {
+		return ignore(m, ReasonFull, "%d nodes", len(v.nodes)), false
+	}
+	return Result{}, true
+}
+
+func (v *Validator) beginNode(p *pending, m *NodeAnnouncement) (Result, bool) {
 	v.mu.Lock()
-	r, ok := pre()
+	r, ok := v.preNodeLocked(m)
 	var pub crypto.PubKey
 	var err error
 	if ok {
@@ -408,50 +490,60 @@ func (v *Validator) validateNode(m *NodeAnnouncement, now int64, src Source) Res
 	}
 	v.mu.Unlock()
 	if !ok {
-		return r
+		return r, true
 	}
 	if err != nil {
-		return reject(m, err)
+		return reject(m, err), true
 	}
-	if err := verify(pub, m.SigningBytes(), m.Signature); err != nil {
-		return reject(m, fmt.Errorf("node announcement of %s: %w", m.Node, err))
-	}
+	p.pub1 = pub
+	p.add(pub, m.SigningBytes(), m.Signature)
+	return Result{}, false
+}
 
+func (v *Validator) endNode(p *pending, m *NodeAnnouncement, ok []bool, lookFirst bool) Result {
+	if !ok[0] && !lookFirst {
+		return reject(m, fmt.Errorf("node announcement of %s: %w", m.Node, badSig(m.Signature)))
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if r, ok := pre(); !ok {
+	if r, ok := v.preNodeLocked(m); !ok {
 		return r
 	}
-	n := v.nodeLocked(m.Node, pub)
-	if src == FromGossip && !n.annLimit.allow(v.cfg.NodeAnnouncementLimit, now) {
+	if !ok[0] {
+		return reject(m, fmt.Errorf("node announcement of %s: %w", m.Node, badSig(m.Signature)))
+	}
+	n := v.nodeLocked(m.Node, p.pub1)
+	if p.src == FromGossip && !n.annLimit.allow(v.cfg.NodeAnnouncementLimit, p.now) {
 		return ignore(m, ReasonRateLimited, "node announcements of %s", m.Node)
 	}
 	n.annTS = m.Timestamp
 	return Result{Verdict: Accept, Message: m}
 }
 
-func (v *Validator) validateChannel(m *ChannelAnnouncement, now int64, src Source) Result {
+// preChannelLocked is both looks' check of a channel announcement.
+func (v *Validator) preChannelLocked(m *ChannelAnnouncement) (Result, bool) {
 	short := m.ChannelID.Short()
-	pre := func() (Result, bool) {
-		if c := v.channels[short]; c != nil {
-			if c.info.ID == m.ChannelID {
-				return ignore(m, ReasonDuplicate, "channel %d known", short), false
-			}
-			return ignore(m, ReasonConflict, "short id %d belongs to %s", short, c.info.ID), false
+	if c := v.channels[short]; c != nil {
+		if c.info.ID == m.ChannelID {
+			return ignore(m, ReasonDuplicate, "channel %d known", short), false
 		}
-		if c, ok := v.closed[short]; ok {
-			if c.id == m.ChannelID {
-				return ignore(m, ReasonClosedChannel, "channel %d closed", short), false
-			}
-			return ignore(m, ReasonConflict, "short id %d belongs to closed %s", short, c.id), false
-		}
-		if len(v.channels) >= v.cfg.MaxChannels {
-			return ignore(m, ReasonFull, "%d channels", len(v.channels)), false
-		}
-		return Result{}, true
+		return ignore(m, ReasonConflict, "short id %d belongs to %s", short, c.info.ID), false
 	}
+	if c, ok := v.closed[short]; ok {
+		if c.id == m.ChannelID {
+			return ignore(m, ReasonClosedChannel, "channel %d closed", short), false
+		}
+		return ignore(m, ReasonConflict, "short id %d belongs to closed %s", short, c.id), false
+	}
+	if len(v.channels) >= v.cfg.MaxChannels {
+		return ignore(m, ReasonFull, "%d channels", len(v.channels)), false
+	}
+	return Result{}, true
+}
+
+func (v *Validator) beginChannel(p *pending, m *ChannelAnnouncement) (Result, bool) {
 	v.mu.Lock()
-	r, ok := pre()
+	r, ok := v.preChannelLocked(m)
 	var pub1, pub2 crypto.PubKey
 	var err error
 	if ok {
@@ -462,25 +554,48 @@ func (v *Validator) validateChannel(m *ChannelAnnouncement, now int64, src Sourc
 	}
 	v.mu.Unlock()
 	if !ok {
-		return r
+		return r, true
 	}
 	if err != nil {
-		return reject(m, err)
+		return reject(m, err), true
 	}
-	if err := m.verifyWith(pub1, pub2); err != nil {
-		return reject(m, fmt.Errorf("channel announcement %d: %w", short, err))
-	}
+	p.pub1, p.pub2 = pub1, pub2
+	msg := m.SigningBytes()
+	p.add(pub1, msg, m.Sig1)
+	p.add(pub2, msg, m.Sig2)
+	return Result{}, false
+}
 
+func (v *Validator) endChannel(p *pending, m *ChannelAnnouncement, ok []bool, lookFirst bool) Result {
+	short := m.ChannelID.Short()
+	badSigs := func() (Result, bool) {
+		if !ok[0] {
+			return reject(m, fmt.Errorf("channel announcement %d: node1: %w", short, badSig(m.Sig1))), true
+		}
+		if !ok[1] {
+			return reject(m, fmt.Errorf("channel announcement %d: node2: %w", short, badSig(m.Sig2))), true
+		}
+		return Result{}, false
+	}
+	if !lookFirst {
+		if r, bad := badSigs(); bad {
+			return r
+		}
+	}
+	now := p.now
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if r, ok := pre(); !ok {
+	if r, ok := v.preChannelLocked(m); !ok {
+		return r
+	}
+	if r, bad := badSigs(); bad {
 		return r
 	}
 	if (v.nodes[m.Node1] == nil || v.nodes[m.Node2] == nil) && len(v.nodes)+2 > v.cfg.MaxNodes {
 		return ignore(m, ReasonFull, "%d nodes", len(v.nodes))
 	}
-	n1, n2 := v.nodeLocked(m.Node1, pub1), v.nodeLocked(m.Node2, pub2)
-	if src == FromGossip {
+	n1, n2 := v.nodeLocked(m.Node1, p.pub1), v.nodeLocked(m.Node2, p.pub2)
+	if p.src == FromGossip {
 		// Both ends must have a token; spend them together.
 		l := v.cfg.ChannelAnnouncementLimit
 		b1, b2 := n1.chLimit, n2.chLimit
@@ -557,29 +672,30 @@ func (v *Validator) parkLocked(short uint64, data []byte, now int64) {
 	v.pending[short] = append(list, parked{data: bytes.Clone(data), at: now})
 }
 
-func (v *Validator) validateUpdate(m *ChannelUpdate, data []byte, now int64, src Source) Result {
-	var c *channelState
-	pre := func() (Result, bool) {
-		c = v.channels[m.ShortID]
-		if c == nil {
-			return v.unknownLocked(m, m.ShortID, data, now, src), false
-		}
-		if err := m.checkFor(c.info.ID, c.info.Capacity); err != nil {
-			return Result{Verdict: Reject, Reason: ReasonOutOfBounds, Err: err, Message: m, Channel: c.info}, false
-		}
-		if last := c.updTS[m.Direction]; m.Timestamp == last {
-			return ignore(m, ReasonDuplicate, "update %d/%d at %d", m.ShortID, m.Direction, m.Timestamp), false
-		} else if m.Timestamp < last {
-			return ignore(m, ReasonStale, "update %d/%d: %d, have %d", m.ShortID, m.Direction, m.Timestamp, last), false
-		}
-		return Result{}, true
+// preUpdateLocked is both looks' check of a channel update; it returns the
+// channel when the update may go on.
+func (v *Validator) preUpdateLocked(p *pending, m *ChannelUpdate) (*channelState, Result, bool) {
+	c := v.channels[m.ShortID]
+	if c == nil {
+		return nil, v.unknownLocked(m, m.ShortID, p.data, p.now, p.src), false
 	}
+	if err := m.checkFor(c.info.ID, c.info.Capacity); err != nil {
+		return nil, Result{Verdict: Reject, Reason: ReasonOutOfBounds, Err: err, Message: m, Channel: c.info}, false
+	}
+	if last := c.updTS[m.Direction]; m.Timestamp == last {
+		return nil, ignore(m, ReasonDuplicate, "update %d/%d at %d", m.ShortID, m.Direction, m.Timestamp), false
+	} else if m.Timestamp < last {
+		return nil, ignore(m, ReasonStale, "update %d/%d: %d, have %d", m.ShortID, m.Direction, m.Timestamp, last), false
+	}
+	return c, Result{}, true
+}
+
+func (v *Validator) beginUpdate(p *pending, m *ChannelUpdate) (Result, bool) {
 	v.mu.Lock()
-	r, ok := pre()
+	c, r, ok := v.preUpdateLocked(p, m)
 	var pub crypto.PubKey
-	var info ChannelInfo
 	if ok {
-		info = c.info
+		p.info = c.info
 		pub = c.n1.pub
 		if m.Direction == Dir21 {
 			pub = c.n2.pub
@@ -587,41 +703,53 @@ func (v *Validator) validateUpdate(m *ChannelUpdate, data []byte, now int64, src
 	}
 	v.mu.Unlock()
 	if !ok {
-		return r
+		return r, true
 	}
-	if err := verify(pub, m.SigningBytes(info.ID), m.Signature); err != nil {
-		r := reject(m, fmt.Errorf("update %d/%d: %w", m.ShortID, m.Direction, err))
-		r.Channel = info
-		return r
-	}
+	p.add(pub, m.SigningBytes(p.info.ID), m.Signature)
+	return Result{}, false
+}
 
+func (v *Validator) endUpdate(p *pending, m *ChannelUpdate, ok []bool, lookFirst bool) Result {
+	rejectSig := func() Result {
+		r := reject(m, fmt.Errorf("update %d/%d: %w", m.ShortID, m.Direction, badSig(m.Signature)))
+		r.Channel = p.info
+		return r
+	}
+	if !ok[0] && !lookFirst {
+		return rejectSig()
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if r, ok := pre(); !ok {
+	c, r, ok2 := v.preUpdateLocked(p, m)
+	if !ok2 {
 		return r
 	}
-	if src == FromGossip && !c.limits[m.Direction].allow(v.cfg.UpdateLimit, now) {
+	if !ok[0] {
+		return rejectSig()
+	}
+	if p.src == FromGossip && !c.limits[m.Direction].allow(v.cfg.UpdateLimit, p.now) {
 		return ignore(m, ReasonRateLimited, "updates of %d/%d", m.ShortID, m.Direction)
 	}
 	c.updTS[m.Direction] = m.Timestamp
 	return Result{Verdict: Accept, Message: m, Channel: c.info}
 }
 
-func (v *Validator) validateClosed(m *ChannelClosed, data []byte, now int64, src Source) Result {
-	var c *channelState
-	pre := func() (Result, bool) {
-		c = v.channels[m.ShortID]
-		if c == nil {
-			return v.unknownLocked(m, m.ShortID, data, now, src), false
-		}
-		return Result{}, true
+// preClosedLocked is both looks' check of a closed notice; it returns the
+// channel when the notice may go on.
+func (v *Validator) preClosedLocked(p *pending, m *ChannelClosed) (*channelState, Result, bool) {
+	c := v.channels[m.ShortID]
+	if c == nil {
+		return nil, v.unknownLocked(m, m.ShortID, p.data, p.now, p.src), false
 	}
+	return c, Result{}, true
+}
+
+func (v *Validator) beginClosed(p *pending, m *ChannelClosed) (Result, bool) {
 	v.mu.Lock()
-	r, ok := pre()
+	c, r, ok := v.preClosedLocked(p, m)
 	var pub crypto.PubKey
-	var info ChannelInfo
 	if ok {
-		info = c.info
+		p.info = c.info
 		pub = c.n1.pub
 		if m.Side == Dir21 {
 			pub = c.n2.pub
@@ -629,21 +757,32 @@ func (v *Validator) validateClosed(m *ChannelClosed, data []byte, now int64, src
 	}
 	v.mu.Unlock()
 	if !ok {
-		return r
+		return r, true
 	}
-	if err := verify(pub, m.SigningBytes(info.ID), m.Signature); err != nil {
-		r := reject(m, fmt.Errorf("closed notice %d: %w", m.ShortID, err))
-		r.Channel = info
-		return r
-	}
+	p.add(pub, m.SigningBytes(p.info.ID), m.Signature)
+	return Result{}, false
+}
 
+func (v *Validator) endClosed(p *pending, m *ChannelClosed, ok []bool, lookFirst bool) Result {
+	rejectSig := func() Result {
+		r := reject(m, fmt.Errorf("closed notice %d: %w", m.ShortID, badSig(m.Signature)))
+		r.Channel = p.info
+		return r
+	}
+	if !ok[0] && !lookFirst {
+		return rejectSig()
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if r, ok := pre(); !ok {
+	c, r, ok2 := v.preClosedLocked(p, m)
+	if !ok2 {
 		return r
 	}
+	if !ok[0] {
+		return rejectSig()
+	}
 	v.closeLocked(m.ShortID, c, m.Timestamp)
-	return Result{Verdict: Accept, Message: m, Channel: info}
+	return Result{Verdict: Accept, Message: m, Channel: p.info}
 }
 
 func (v *Validator) closeLocked(short uint64, c *channelState, ts int64) {
