@@ -75,6 +75,10 @@ type chanHooks interface {
 	incoming(s *peerSession, id channel.ID, h channel.HTLC, now time.Time)
 	// resolved is called in the session loop when an HTLC we offered ends.
 	resolved(id channel.ID, htlc uint64, r HTLCResult)
+	// fulfilledKVs returns what to store, in the same transaction as the
+	// state that holds the fulfill, of the preimage pre the peer revealed
+	// for HTLC h this node offered on channel id.
+	fulfilledKVs(id channel.ID, h channel.HTLC, pre channel.Hash) []store.KV
 	// holds reports whether an incoming HTLC is being worked on (forwarded
 	// downstream), so the expiry sweep must not fail it on its own.
 	holds(id channel.ID, h channel.HTLC) bool
@@ -490,6 +494,12 @@ func (h preimageHooks) closed(peer.ID, *channel.Machine) {}
 func (h preimageHooks) resolved(channel.ID, uint64, HTLCResult) {
 }
 func (h preimageHooks) holds(channel.ID, channel.HTLC) bool { return false }
+
+// fulfilledKVs stores the preimage under pre/ for PreimageTTL: a restart
+// still knows what an HTLC it offered was paid with.
+func (h preimageHooks) fulfilledKVs(_ channel.ID, htlc channel.HTLC, pre channel.Hash) []store.KV {
+	return []store.KV{{Key: store.PreimageKey(htlc.PaymentHash), Value: pre[:], TTL: store.PreimageTTL}}
+}
 
 func (h preimageHooks) incoming(s *peerSession, id channel.ID, htlc channel.HTLC, now time.Time) {
 	e := s.chans[id]

@@ -275,11 +275,10 @@ func (s *peerSession) flushOnce(now time.Time) {
 		e := s.chans[id]
 		// A preimage the peer revealed is stored with the state that
 		// holds its fulfill: after a crash the node still knows it, and
-		// can claim the incoming HTLC it paid for.
+		// can claim the incoming HTLC it paid for (see fulfilledKVs).
 		for _, ev := range out.Events {
 			if ev.Kind == channel.EventHTLCFulfilled {
-				pre := ev.Preimage
-				s.kvs[id] = append(s.kvs[id], store.KV{Key: store.PreimageKey(ev.HTLC.PaymentHash), Value: pre[:], TTL: store.PreimageTTL})
+				s.kvs[id] = append(s.kvs[id], s.mgr.hooks.fulfilledKVs(id, ev.HTLC, ev.Preimage)...)
 			}
 		}
 		if (len(out.Records) == 0 && len(s.kvs[id]) == 0) || e == nil {

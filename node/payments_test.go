@@ -100,6 +100,13 @@ func TestPaymentLineOfFive(t *testing.T) {
 		_, found, err := nodes[0].store.Preimage([32]byte(hash))
 		return err == nil && !found
 	}, func() string { return "the payer still stores the preimage" })
+	// Forwarders kept it in their circuits, which are gone with the
+	// settlement: no preimage stays behind.
+	for i := 1; i <= 3; i++ {
+		if _, found, err := nodes[i].store.Preimage([32]byte(hash)); err != nil || found {
+			t.Fatalf("forwarder %d still stores the preimage (%v)", i, err)
+		}
+	}
 }
 
 func waitNoPending(t *testing.T, nodes []*Node, ids []channel.ID) {

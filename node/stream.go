@@ -371,7 +371,11 @@ func (s *Stream) send(ctx context.Context, leg *streamLeg, seq uint64, amts []ui
 	done := func(r HTLCResult) (StreamPayment, error) {
 		if r.Preimage != nil && sha256.Sum256(r.Preimage[:]) == hash {
 			s.succeeded.Add(1)
-			s.n.payer.forgetLater(hash)
+			if seq == 0 {
+				// The setup payment's preimage is stored like any
+				// payment's; later ones are not stored at all.
+				s.n.payer.forgetLater(hash)
+			}
 			s.amount.Add(amts[last])
 			s.fees.Add(amts[0] - amts[last])
 			return StreamPayment{Seq: seq, Amount: amts[last], Fee: amts[0] - amts[last], Preimage: *r.Preimage}, nil

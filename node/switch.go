@@ -56,6 +56,10 @@ type circuit struct {
 	Hash     channel.Hash
 	Secret   onion.SharedSecret
 	Created  int64 // unix ms
+	// Preimage is set once the outgoing HTLC is fulfilled: the circuit,
+	// rewritten with it in the same transaction as the state that holds
+	// the fulfill, is where a restart finds it (see fulfilledKVs).
+	Preimage *channel.Hash
 	// stream is the payment stream the HTLC belongs to, if any (not
 	// stored: a circuit restored after a restart is logged on its own).
 	stream *hopStream
@@ -69,7 +73,9 @@ type circuit struct {
 //	41:49   incoming amount      49:81   outgoing channel
 //	81:89   outgoing amount      89:121  payment hash
 //	121:153 shared secret        153:161 created (unix ms)
-//	161:    incoming peer id (bytes)
+//	161     length n of the incoming peer id
+//	162:    incoming peer id (n bytes), then the preimage (32 bytes) once
+//	        the outgoing HTLC is fulfilled
 //
 // The outgoing HTLC id is the key's. Records written before version 1 are
 // JSON (they start with '{') and still read.
@@ -89,7 +95,7 @@ type circuitJSON struct {
 }
 
 func (c *circuit) marshal() []byte {
-	b := make([]byte, 0, 161+len(c.InPeer))
+	b := make([]byte, 0, 162+len(c.InPeer)+32)
 	b = append(b, circuitV1)
 	b = append(b, c.In.Ch[:]...)
 	b = binary.BigEndian.AppendUint64(b, c.In.ID)
@@ -99,22 +105,32 @@ func (c *circuit) marshal() []byte {
 	b = append(b, c.Hash[:]...)
 	b = append(b, c.Secret[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Created))
-	return append(b, c.InPeer...)
+	b = append(b, byte(len(c.InPeer)))
+	b = append(b, c.InPeer...)
+	if c.Preimage != nil {
+		b = append(b, c.Preimage[:]...)
+	}
+	return b
 }
 
 func unmarshalCircuit(b []byte) (*circuit, error) {
 	if len(b) > 0 && b[0] == '{' {
 		return unmarshalCircuitJSON(b)
 	}
-	if len(b) < 161 || b[0] != circuitV1 {
-		return nil, fmt.Errorf("circuit record of %d bytes: want version %d and at least 161", len(b), circuitV1)
+	if len(b) < 162 || b[0] != circuitV1 || len(b) != 162+int(b[161]) && len(b) != 162+int(b[161])+32 {
+		return nil, fmt.Errorf("circuit record of %d bytes: want version %d and a consistent length", len(b), circuitV1)
 	}
 	c := &circuit{}
 	u64 := func(off int) uint64 { return binary.BigEndian.Uint64(b[off:]) }
 	c.In.Ch, c.In.ID, c.InAmount = channel.ID(b[1:33]), u64(33), u64(41)
 	c.Out.Ch, c.OutAmt = channel.ID(b[49:81]), u64(81)
 	c.Hash, c.Secret, c.Created = channel.Hash(b[89:121]), onion.SharedSecret(b[121:153]), int64(u64(153))
-	c.InPeer = peer.ID(b[161:])
+	n := int(b[161])
+	c.InPeer = peer.ID(b[162 : 162+n])
+	if rest := b[162+n:]; len(rest) == 32 {
+		pre := channel.Hash(rest)
+		c.Preimage = &pre
+	}
 	return c, nil
 }
 
@@ -217,6 +233,32 @@ func (h switchHooks) incoming(s *peerSession, id channel.ID, htlc channel.HTLC, 
 func (h switchHooks) resolved(id channel.ID, htlcID uint64, r HTLCResult) {
 	h.sw.resolved(htlcRef{id, htlcID}, r)
 	h.sw.n.payer.resolved(htlcRef{id, htlcID}, r)
+}
+
+// fulfilledKVs keeps what the node needs of a preimage a peer revealed
+// for an HTLC it offered. A forwarded HTLC's circuit is rewritten with the
+// preimage: it is what a restart reads to claim the incoming HTLC, and it
+// goes, with the preimage, when the incoming HTLC is settled, so forwards
+// leave no preimage behind. The node's own stream payments keep nothing:
+// the stream's key derives their preimages. Anything else (the node's own
+// payments) is stored under pre/ as the default hooks do.
+func (h switchHooks) fulfilledKVs(id channel.ID, htlc channel.HTLC, pre channel.Hash) []store.KV {
+	h.sw.mu.Lock()
+	c := h.sw.byOut[htlcRef{id, htlc.ID}]
+	var rec []byte
+	if c != nil {
+		withPre := *c
+		withPre.Preimage = &pre
+		rec = withPre.marshal()
+	}
+	h.sw.mu.Unlock()
+	switch {
+	case c != nil:
+		return []store.KV{{Key: store.CircuitKey(id, htlc.ID), Value: rec}}
+	case onion.IsStreamPacket(htlc.Onion):
+		return nil
+	}
+	return h.preimageHooks.fulfilledKVs(id, htlc, pre)
 }
 
 func (h switchHooks) holds(id channel.ID, htlc channel.HTLC) bool {
@@ -730,6 +772,9 @@ func (sw *htlcSwitch) settleIfEnded(s *peerSession, out htlcRef) {
 		return
 	}
 	pre, ok, err := sw.n.store.Preimage(c.Hash)
+	if c.Preimage != nil {
+		pre, ok, err = *c.Preimage, true, nil
+	}
 	switch {
 	case err != nil:
 		sw.log.Error("read preimage; circuit kept", "channel", out.Ch, "htlc", out.ID, "err", err)

@@ -28,13 +28,21 @@ func TestCircuitRoundTrip(t *testing.T) {
 	if *got != *c {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, c)
 	}
+	// With the preimage, once the outgoing HTLC is fulfilled.
+	pre := channel.Hash{8, 9}
+	c.Preimage = &pre
+	got, err = unmarshalCircuit(c.marshal())
+	if err != nil || got.Preimage == nil || *got.Preimage != pre || got.InPeer != c.InPeer {
+		t.Fatalf("with preimage: %+v %v", got, err)
+	}
+	c.Preimage = nil
 	// Records of the JSON form (before version 1) still read.
 	j, _ := json.Marshal(circuitJSON{c.In.Ch[:], c.In.ID, []byte(c.InPeer), c.InAmount, c.Out.Ch[:], c.Out.ID, c.OutAmt, c.Hash[:], c.Secret[:], c.Created})
 	old, err := unmarshalCircuit(j)
 	if err != nil || *old != *c {
 		t.Fatalf("JSON circuit: %+v %v", old, err)
 	}
-	for _, bad := range [][]byte{nil, {circuitV1}, c.marshal()[:160], append([]byte{2}, c.marshal()[1:]...), []byte("{}")} {
+	for _, bad := range [][]byte{nil, {circuitV1}, c.marshal()[:160], c.marshal()[:170], append(c.marshal(), 1), append([]byte{2}, c.marshal()[1:]...), []byte("{}")} {
 		if _, err := unmarshalCircuit(bad); err == nil {
 			t.Errorf("accepted %x", bad)
 		}

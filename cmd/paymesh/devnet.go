@@ -117,7 +117,7 @@ client command works against it while the devnet runs:
 	f.IntVar(&nodes, "nodes", 5, "number of nodes")
 	f.Uint64Var(&channelAmount, "channel-amount", 1_000_000_000, "funding of each channel (half is pushed to the other side)")
 	f.Uint64Var(&payAmount, "amount", 1_000, "amount of each payment")
-	f.IntVar(&workers, "workers", 16, "payments in flight at once")
+	f.IntVar(&workers, "workers", 64, "payments in flight at once")
 	f.DurationVar(&duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
 	f.BoolVar(&noPay, "no-pay", false, "only start the network, make no payments")
 	f.StringVar(&mode, "mode", "stream", "pay: every payment routed with its own onion; stream: payment streams (see above)")
