@@ -4,6 +4,7 @@ import (
 	stded25519 "crypto/ed25519"
 	cryptorand "crypto/rand"
 	"crypto/sha512"
+	"hash"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -31,18 +32,26 @@ func verifyOne(c sigCheck) bool {
 // equation; below it a batch saves too little to risk a second pass.
 const minBatch = 8
 
-// verifySigs sets ok[i] to whether checks[i] is a good signature. Sets of
-// minBatch or more are first checked together with one randomised,
-// cofactored batch equation (verifyBatch), which costs about a fifth of
-// checking each; when the batch fails, every signature is checked alone
-// with crypto/ed25519, so a verdict of false is always crypto/ed25519's.
-// keys caches decompressed public keys; nil decompresses every time.
+// verifySigs sets ok[i] to whether checks[i] passes the cofactored check
+// (verifyCofactored). Sets of minBatch or more are first checked together
+// with one randomised batch equation (verifyBatch), which costs about a
+// fifth of checking each; when the batch fails, every signature is checked
+// alone with verifyCofactored. keys caches decompressed public keys; nil
+// decompresses every time.
 //
-// The one difference from checking each alone: the batch equation is
-// cofactored, so it also passes a signature whose R its own signer offset
-// by a small-order point, which crypto/ed25519's cofactorless equation
-// refuses. Only the key's owner can make such a signature (or anyone, for
-// a key of small order), and no honest signer does (see the package doc).
+// The check is cofactored because a batch equation can only be: the
+// cofactorless one of crypto/ed25519 (verifyOne, the gossip rule) passes a
+// batch holding a signature it refuses alone with a probability of 1/2 or
+// more. The fallback is cofactored too, so that the verdict on a signature
+// never depends on the set it is checked in (which batch it lands in,
+// whether another signature fails that batch): otherwise a node that
+// accepted an item in a batch and serves it on gets banned by a node to
+// which it comes in a run too short to batch.
+//
+// The cofactored check passes every signature crypto/ed25519 passes and,
+// beyond them, only signatures whose R its own signer offset by a
+// small-order point (or made under a key with a small-order component),
+// which no honest signer does (see the package doc).
 func verifySigs(checks []sigCheck, ok []bool, keys *keyCache) {
 	if len(checks) >= minBatch && verifyBatch(checks, keys) {
 		for i := range checks {
@@ -50,9 +59,63 @@ func verifySigs(checks []sigCheck, ok []bool, keys *keyCache) {
 		}
 		return
 	}
+	p := newSigParser()
 	for i, c := range checks {
-		ok[i] = verifyOne(c)
+		ok[i] = p.verifyCofactored(c, keys)
 	}
+}
+
+// sigParser parses signatures for the cofactored checks; it holds their
+// hash state.
+type sigParser struct {
+	h   hash.Hash
+	sum [sha512.Size]byte
+}
+
+func newSigParser() *sigParser { return &sigParser{h: sha512.New()} }
+
+// parse parses c as crypto/ed25519 does: a 32-byte key, s reduced (< ℓ)
+// and R the canonical encoding of a point. It sets r and s, and k to
+// SHA-512(R ‖ A ‖ M) mod ℓ over the key's exact bytes.
+func (p *sigParser) parse(c sigCheck, r *curve.EdwardsPoint, s, k *scalar.Scalar) bool {
+	if len(c.key) != curve.CompressedPointSize || len(c.sig) != SignatureSize || !scalar.ScMinimalVartime(c.sig[32:]) {
+		return false
+	}
+	var rc curve.CompressedEdwardsY
+	copy(rc[:], c.sig[:32])
+	if !rc.IsCanonicalVartime() {
+		return false
+	}
+	if _, err := r.SetCompressedY(&rc); err != nil {
+		return false
+	}
+	if _, err := s.SetBytesModOrder(c.sig[32:]); err != nil {
+		return false
+	}
+	p.h.Reset()
+	p.h.Write(c.sig[:32])
+	p.h.Write(c.key)
+	p.h.Write(c.msg)
+	_, err := k.SetBytesModOrderWide(p.h.Sum(p.sum[:0]))
+	return err == nil
+}
+
+// verifyCofactored reports whether c passes the single equation the batch
+// equation sums, [8]([s]B - R - [k]A) = identity, parsed as by verifyBatch.
+func (p *sigParser) verifyCofactored(c sigCheck, keys *keyCache) bool {
+	var r, negA, d curve.EdwardsPoint
+	var s, k scalar.Scalar
+	if !p.parse(c, &r, &s, &k) {
+		return false
+	}
+	a, ok := keys.point(c.key)
+	if !ok {
+		return false
+	}
+	negA.Neg(a)
+	// d = [δk](-A) + [δs]B - [δ]R for some δ invertible mod ℓ: of small
+	// order exactly when [s]B - R - [k]A is.
+	return d.TripleScalarMulBasepointVartime(&k, &negA, &s, &r).IsSmallOrder()
 }
 
 // verifyBatch reports whether every signature passes the batch equation
@@ -60,12 +123,12 @@ func verifySigs(checks []sigCheck, ok []bool, keys *keyCache) {
 //	[-Σ zᵢsᵢ]B + Σ [zᵢ]Rᵢ + Σ_A [Σ_{i signed by A} zᵢkᵢ]A = small order
 //
 // with zᵢ random 128-bit scalars and kᵢ = SHA-512(Rᵢ ‖ A ‖ mᵢ), the sum of
-// the single equations [sᵢ]B = Rᵢ + [kᵢ]A each multiplied by zᵢ: a bad
-// signature makes it fail except with probability 2⁻¹²⁸. Terms of the same
-// key share one point. It parses as crypto/ed25519 does: s must be reduced
-// and R canonical; a key may be non-canonical or of small order. The
-// multi-scalar multiplication is curve25519-voi's (Pippenger's method for
-// large batches).
+// the single cofactored equations [8]([sᵢ]B - Rᵢ - [kᵢ]A) = identity each
+// multiplied by zᵢ: a signature that fails its own makes it fail except
+// with probability 2⁻¹²⁸. Terms of the same key share one point. It parses
+// as crypto/ed25519 does: s must be reduced and R canonical; a key may be
+// non-canonical or of small order. The multi-scalar multiplication is
+// curve25519-voi's (Pippenger's method for large batches).
 func verifyBatch(checks []sigCheck, keys *keyCache) bool {
 	n := len(checks)
 	var seed [32]byte
@@ -79,32 +142,13 @@ func verifyBatch(checks []sigCheck, keys *keyCache) bool {
 	points[0] = curve.ED25519_BASEPOINT_POINT
 	rs := make([]curve.EdwardsPoint, n)
 	termOf := make(map[string]int)
-	h := sha512.New()
+	p := newSigParser()
 	var (
 		z, s, k, t scalar.Scalar
 		zb         [32]byte // the high half stays zero: 128-bit z
-		hsum       [sha512.Size]byte
-		rc         curve.CompressedEdwardsY
 	)
 	for i, c := range checks {
-		if len(c.key) != curve.CompressedPointSize || len(c.sig) != SignatureSize || !scalar.ScMinimalVartime(c.sig[32:]) {
-			return false
-		}
-		copy(rc[:], c.sig[:32])
-		if !rc.IsCanonicalVartime() {
-			return false
-		}
-		if _, err := rs[i].SetCompressedY(&rc); err != nil {
-			return false
-		}
-		if _, err := s.SetBytesModOrder(c.sig[32:]); err != nil {
-			return false
-		}
-		h.Reset()
-		h.Write(c.sig[:32])
-		h.Write(c.key)
-		h.Write(c.msg)
-		if _, err := k.SetBytesModOrderWide(h.Sum(hsum[:0])); err != nil {
+		if !p.parse(c, &rs[i], &s, &k) {
 			return false
 		}
 		_, _ = rng.Read(zb[:16])

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	stded25519 "crypto/ed25519"
 	"crypto/sha512"
 	"encoding/binary"
@@ -87,6 +88,28 @@ func TestVerifySigs(t *testing.T) {
 		{"no signature", func(c *sigCheck) { c.sig = nil }, false},
 		{"identity key", func(c *sigCheck) { *c = identityKeySig(c.msg) }, true},
 		{"key not a point", func(c *sigCheck) { c.key = notAPoint(t) }, false},
+		// The identity key encoded with y = p+1: crypto/ed25519 takes
+		// it, and hashes those bytes.
+		{"non-canonical key", func(c *sigCheck) {
+			*c = identityKeySig(c.msg)
+			c.key = append([]byte{0xee}, bytes.Repeat([]byte{0xff}, 30)...)
+			c.key = append(c.key, 0x7f)
+		}, true},
+		// R = s = 0 signs anything under the identity key; R must be
+		// encoded canonically (y = 1, sign bit clear).
+		{"zero signature, identity key", func(c *sigCheck) {
+			c.key, c.sig = identityKeySig(nil).key, append([]byte{1}, make([]byte, 63)...)
+		}, true},
+		{"R with y = p+1", func(c *sigCheck) {
+			c.key = identityKeySig(nil).key
+			c.sig = append(append([]byte{0xee}, bytes.Repeat([]byte{0xff}, 30)...), 0x7f)
+			c.sig = append(c.sig, make([]byte, 32)...)
+		}, false},
+		{"R with x = 0 and the sign bit", func(c *sigCheck) {
+			c.key = identityKeySig(nil).key
+			c.sig = append([]byte{1}, make([]byte, 63)...)
+			c.sig[31] = 0x80
+		}, false},
 	} {
 		for _, size := range []int{minBatch - 1, n} {
 			t.Run(fmt.Sprintf("%s/%d", tc.name, size), func(t *testing.T) {
@@ -314,6 +337,18 @@ func BenchmarkVerifySigs(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(checks))/1000, "µs/sig")
 	})
+	// What a failed batch costs on top: the cofactored checks one by one.
+	b.Run("cofactored-one-by-one", func(b *testing.B) {
+		p, keys := newSigParser(), newKeyCache()
+		for b.Loop() {
+			for _, c := range checks {
+				if !p.verifyCofactored(c, keys) {
+					b.Fatal("bad signature")
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(checks))/1000, "µs/sig")
+	})
 }
 
 // FuzzVerifySigs breaks signatures, keys and messages of a batch in ways
@@ -464,4 +499,130 @@ func testValidateRunMatchesValidate(t *testing.T, seed uint64) {
 func mustKey(tb testing.TB, i int) crypto.PrivKey {
 	k, _ := testKey(tb, i)
 	return k
+}
+
+// signTorsion signs msg with the Ed25519 key of seed as an honest signer
+// would, except that it offsets R by a point of order 8: crypto/ed25519
+// refuses the signature, the cofactored equation passes it. Only the key's
+// owner can make one.
+func signTorsion(seed, msg []byte) (pub, sig []byte) {
+	h := sha512.Sum512(seed)
+	h[0] &= 248
+	h[31] &= 127
+	h[31] |= 64
+	var a, r, k, s scalar.Scalar
+	_, _ = a.SetBytesModOrder(h[:32])
+	nonce := sha512.Sum512(append([]byte("nonce"), msg...)) // any nonce
+	_, _ = r.SetBytesModOrderWide(nonce[:])
+	var A, R curve.EdwardsPoint
+	A.MulBasepoint(curve.ED25519_BASEPOINT_TABLE, &a)
+	R.MulBasepoint(curve.ED25519_BASEPOINT_TABLE, &r)
+	R.Add(&R, curve.EIGHT_TORSION[1])
+	var ac, rc curve.CompressedEdwardsY
+	ac.SetEdwardsPoint(&A)
+	rc.SetEdwardsPoint(&R)
+	d := sha512.New()
+	d.Write(rc[:])
+	d.Write(ac[:])
+	d.Write(msg)
+	_, _ = k.SetBytesModOrderWide(d.Sum(nil))
+	s.Mul(&k, &a)
+	s.Add(&s, &r)
+	var sb [32]byte
+	_ = s.ToBytes(sb[:])
+	return ac[:], append(rc[:], sb[:]...)
+}
+
+// TestVerifySigsVerdictIndependentOfSet: the verdict on a signature must
+// not depend on the set it is checked in (alone, in a batch that passes, in
+// a batch that fails for another signature). Otherwise a node that accepts
+// an item in a batch and serves it in its sync answers gets banned by a
+// node that checks it alone.
+func TestVerifySigsVerdictIndependentOfSet(t *testing.T) {
+	seed := make([]byte, stded25519.SeedSize)
+	seed[0] = 42
+	msg := []byte("torsion")
+	pub, sig := signTorsion(seed, msg)
+	c := sigCheck{key: pub, msg: msg, sig: sig}
+	if !bytes.Equal(pub, stded25519.NewKeyFromSeed(seed).Public().(stded25519.PublicKey)) {
+		t.Fatal("signTorsion derives another key than crypto/ed25519")
+	}
+	if verifyOne(c) {
+		t.Fatal("crypto/ed25519 accepts an R offset by a torsion point")
+	}
+	bad := goodChecks(1)[0]
+	bad.msg = []byte("tampered")
+	for _, tc := range []struct {
+		name string
+		set  []sigCheck
+	}{
+		{"alone", []sigCheck{c}},
+		{"small set", append(goodChecks(minBatch-2), c)},
+		{"good batch", append(goodChecks(minBatch), c)},
+		{"failing batch", append(append(goodChecks(minBatch), bad), c)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, keys := range []*keyCache{nil, newKeyCache()} {
+				ok := make([]bool, len(tc.set))
+				verifySigs(tc.set, ok, keys)
+				if !ok[len(ok)-1] {
+					t.Errorf("cache %v: the torsion-offset signature is refused here, accepted in a good batch", keys != nil)
+				}
+				for i, want := range tc.set[:len(tc.set)-1] {
+					if ok[i] != verifyOne(want) {
+						t.Errorf("cache %v: signature %d: %v, crypto/ed25519 %v", keys != nil, i, ok[i], !ok[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSyncTorsionSignatureServedOn: node 0 signs one of its updates with R
+// offset by a torsion point. A node that synced it (in a batch) and serves
+// it on must not get banned by a node to whom it arrives in a short run,
+// checked alone: the same answer gets the same verdicts however it is cut
+// into chunks.
+func TestSyncTorsionSignatureServedOn(t *testing.T) {
+	const channels = 10
+	items := graph(t, channels) // 10 announcements, 20 updates, 10 nodes
+	k0, _ := testKey(t, 0)
+	raw0, err := k0.Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Decode(items[channels]) // node 0's update of channel 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := m.(*ChannelUpdate)
+	_, u.Signature = signTorsion(raw0[:stded25519.SeedSize], u.SigningBytes(testChannelID(0)))
+	items[channels] = enc(t, u)
+
+	receive := func(frames [][]byte) (res []Result, err error) {
+		s := NewSyncSession(newValidator(t, Config{}))
+		for _, f := range frames {
+			r, _, err := s.Receive(f, t0)
+			res = append(res, r...)
+			if err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+	// One chunk: the update is in a run of 20, checked in a batch.
+	whole, err := receive(pack(t, items, 0))
+	if err != nil {
+		t.Fatalf("one chunk: %v", err)
+	}
+	// Chunks of 11: the first ends with the update, a run of one.
+	cut, err := receive(pack(t, items, channels+1))
+	if err != nil {
+		t.Fatalf("chunks of %d: %v", channels+1, err)
+	}
+	for i := range items {
+		if whole[i].Verdict != cut[i].Verdict {
+			t.Errorf("item %d: %s in one chunk, %s in chunks of %d", i, whole[i].Verdict, cut[i].Verdict, channels+1)
+		}
+	}
 }

@@ -100,19 +100,24 @@
 // staleness, parking, recording) at each item in order, exactly as
 // Validate does around its single check. Items the node already holds are
 // duplicates at the first look and cost no signature check. When a batch
-// fails, its signatures are checked one by one with crypto/ed25519, so
-// every rejection, and so every disconnected sync peer, is what Validate
-// would decide.
+// fails, its signatures are checked one by one with the same cofactored
+// equation, which passes everything crypto/ed25519 passes, so every
+// rejection, and so every disconnected sync peer, is what Validate would
+// decide.
 //
-// The batch equation is cofactored (it holds up to a point of small order)
-// and crypto/ed25519's single check is not: a signature whose signer added
-// a small-order point to R passes a batch but fails alone. No honest
-// signer makes one, and only the key's owner can (or anyone, for the few
+// The batch equation is cofactored (it holds up to a point of small order;
+// crypto/ed25519's cofactorless one cannot be batched soundly), so a sync
+// checks every signature with the cofactored equation, in a batch or
+// alone, and Validate with crypto/ed25519: a signature whose signer added
+// a small-order point to R passes a sync but not gossip. The sync verdict
+// never depends on how items fall into chunks and batches, so a node that
+// serves on what it synced is never banned for it. No honest signer makes
+// such a signature, and only the key's owner can (or anyone, for the few
 // keys of small order, whose signatures crypto/ed25519 lets anyone forge
-// already). So the difference gives a node no power over others' items:
-// it can only make a sync accept an item of its own that gossip refuses,
-// never make a sync refuse anything, and a batch never accepts a signature
-// made without the key.
+// already). So the difference gives a node no power over others' items: it
+// can only make a sync accept an item of its own that gossip refuses, never
+// make a sync refuse anything, and a sync never accepts a signature made
+// without the key.
 //
 // # What the node persists and prunes
 //
