@@ -353,6 +353,21 @@ type pending struct {
 	pub1  crypto.PubKey // the signer's key; Node1's for a channel announcement
 	pub2  crypto.PubKey // Node2's key for a channel announcement
 	info  ChannelInfo   // the channel of an update or closed notice
+	// state is that channel as the first look found it: if the second look
+	// finds another (pruned and announced again in between), the signature,
+	// checked against the first one's key, is checked again.
+	state *channelState
+}
+
+// recheck verifies, under the validator's lock, the signature of an update
+// or closed notice (signed by side dir) against channel c as it is now.
+func (p *pending) recheck(c *channelState, dir Direction, msg, sig []byte) bool {
+	pub := c.n1.pub
+	if dir == Dir21 {
+		pub = c.n2.pub
+	}
+	key, err := pub.Raw()
+	return err == nil && verifyOne(sigCheck{key: key, msg: msg, sig: sig})
 }
 
 func (p *pending) checks() []sigCheck { return p.sigs[:p.nsigs] }
@@ -695,7 +710,7 @@ func (v *Validator) beginUpdate(p *pending, m *ChannelUpdate) (Result, bool) {
 	c, r, ok := v.preUpdateLocked(p, m)
 	var pub crypto.PubKey
 	if ok {
-		p.info = c.info
+		p.info, p.state = c.info, c
 		pub = c.n1.pub
 		if m.Direction == Dir21 {
 			pub = c.n2.pub
@@ -724,6 +739,10 @@ func (v *Validator) endUpdate(p *pending, m *ChannelUpdate, ok []bool, lookFirst
 	if !ok2 {
 		return r
 	}
+	if c != p.state {
+		ok = []bool{p.recheck(c, m.Direction, m.SigningBytes(c.info.ID), m.Signature)}
+		p.info = c.info
+	}
 	if !ok[0] {
 		return rejectSig()
 	}
@@ -749,7 +768,7 @@ func (v *Validator) beginClosed(p *pending, m *ChannelClosed) (Result, bool) {
 	c, r, ok := v.preClosedLocked(p, m)
 	var pub crypto.PubKey
 	if ok {
-		p.info = c.info
+		p.info, p.state = c.info, c
 		pub = c.n1.pub
 		if m.Side == Dir21 {
 			pub = c.n2.pub
@@ -777,6 +796,10 @@ func (v *Validator) endClosed(p *pending, m *ChannelClosed, ok []bool, lookFirst
 	c, r, ok2 := v.preClosedLocked(p, m)
 	if !ok2 {
 		return r
+	}
+	if c != p.state {
+		ok = []bool{p.recheck(c, m.Side, m.SigningBytes(c.info.ID), m.Signature)}
+		p.info = c.info
 	}
 	if !ok[0] {
 		return rejectSig()

@@ -507,3 +507,29 @@ func TestConcurrentValidation(t *testing.T) {
 		t.Fatalf("%d accepted, want 1", accepted)
 	}
 }
+
+// A channel pruned and announced again between nodes 3 and 4 while an
+// update from node 1 waited for its second look: the signature, good for
+// the old channel, must be checked against the new one and refused.
+func TestSecondLookRechecksReplacedChannel(t *testing.T) {
+	v := newValidator(t, Config{})
+	ann := chanAnn(t, 1, 1, 2, 1000)
+	mustAccept(t, v, enc(t, ann), t0, FromGossip)
+	now := t0.Add(time.Minute)
+	p, r, decided := v.begin(enc(t, update(t, ann, 1, now)), now, FromSync)
+	if decided {
+		t.Fatalf("first look decided: %s %v", r.Verdict, r.Err)
+	}
+	ok := []bool{verifyOne(p.checks()[0])}
+	if !ok[0] {
+		t.Fatal("update's signature does not check")
+	}
+	later := now.Add(15 * 24 * time.Hour)
+	if res := v.Prune(later, 14*24*time.Hour); len(res.Channels) != 1 {
+		t.Fatalf("pruned %+v", res)
+	}
+	mustAccept(t, v, enc(t, chanAnn(t, 1, 3, 4, 1000)), later, FromGossip)
+	if r := v.end(&p, ok, false); r.Verdict != Reject || !errors.Is(r.Err, ErrBadSignature) {
+		t.Fatalf("update of the replaced channel: %s %s %v", r.Verdict, r.Reason, r.Err)
+	}
+}
