@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -72,6 +73,12 @@ type chanHooks interface {
 	opened(p peer.ID, m *channel.Machine)
 	closed(p peer.ID, m *channel.Machine)
 	// incoming is called in the session loop for each HTLC the peer offered.
+	// For an HTLC without an onion it is called before the round that
+	// co-signs the HTLC is written (see peerSession.settleEarly): it must
+	// then only settle that HTLC on its own channel (s.apply on id), whose
+	// output joins the same write, and not act elsewhere (forward, post to
+	// other sessions) on a state that is not durable yet. HTLCs with an
+	// onion are handed over once their round is durable.
 	incoming(s *peerSession, id channel.ID, h channel.HTLC, now time.Time)
 	// resolved is called in the session loop when an HTLC we offered ends.
 	resolved(id channel.ID, htlc uint64, r HTLCResult)
@@ -122,6 +129,9 @@ type chanManager struct {
 	metrics    *chanMetrics
 	failMargin time.Duration // fail unresolved incoming HTLCs this long before expiry
 	abortGrace time.Duration // abort a channel whose peer keeps our HTLC this long past expiry
+	// failWrites, when positive, makes that many of the next group commits
+	// fail without writing (tests of the recovery from a failed write).
+	failWrites atomic.Int32
 
 	ctx    context.Context
 	cancel context.CancelFunc

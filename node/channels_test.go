@@ -281,3 +281,82 @@ func TestChannelAnnouncedToGraph(t *testing.T) {
 		}, func() string { return fmt.Sprintf("%s: channel not in the graph with both policies", n.ID()) })
 	}
 }
+
+// TestChannelRecoversFromFailedWrite fails one group commit of the payer,
+// then one of the payee, in the middle of a stream of HTLCs. Nothing of a
+// failed round may reach the peer: the node reloads its channels from disk
+// and re-establishes; HTLCs of the payer that never reached the disk end
+// with an error, every other one is fulfilled exactly once, and both ends
+// agree on balances that count exactly the fulfilled HTLCs.
+func TestChannelRecoversFromFailedWrite(t *testing.T) {
+	for _, side := range []string{"payer", "payee"} {
+		t.Run(side, func(t *testing.T) {
+			a, b, _, _ := startPair(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			const capacity, amount, count = 1_000_000, 3, 300
+			id, err := a.OpenChannel(ctx, b.ID(), capacity, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			faulty := a
+			if side == "payee" {
+				faulty = b
+			}
+			var (
+				wg                sync.WaitGroup
+				mu                sync.Mutex
+				fulfilled, failed int
+				sem               = make(chan struct{}, 32)
+			)
+			for i := range count {
+				if i == count/3 {
+					faulty.chans.failWrites.Store(1)
+				}
+				sem <- struct{}{}
+				res, err := a.OfferHTLC(ctx, id, amount, b.AddPreimage(randomPreimage(t)), time.Now().Add(time.Minute), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					select {
+					case r := <-res:
+						mu.Lock()
+						defer mu.Unlock()
+						switch {
+						case r.Preimage != nil:
+							fulfilled++
+						case r.Err != nil && side == "payer":
+							failed++
+						default:
+							t.Errorf("HTLC ended without a preimage: %q %v", r.Reason, r.Err)
+						}
+					case <-ctx.Done():
+						t.Error("HTLC never ended")
+					}
+				}()
+			}
+			wg.Wait()
+			if faulty.chans.failWrites.Load() != 0 {
+				t.Fatal("the write failure was never injected")
+			}
+			waitSettled(t, a, b, id)
+			ca, _ := checkAgree(t, a, b, id)
+			if fulfilled+failed != count || (side == "payee" && failed != 0) {
+				t.Fatalf("%d fulfilled, %d failed, of %d", fulfilled, failed, count)
+			}
+			if want := uint64(capacity - amount*fulfilled); ca.LocalBalance != want {
+				t.Fatalf("payer balance %d, want %d (%d fulfilled)", ca.LocalBalance, want, fulfilled)
+			}
+			for _, n := range []*Node{a, b} {
+				if rep, err := n.AuditChannel(id); err != nil || !rep.OK {
+					t.Fatalf("audit: %+v %v", rep, err)
+				}
+			}
+			t.Logf("%d fulfilled, %d ended unpersisted", fulfilled, failed)
+		})
+	}
+}

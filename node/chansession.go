@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -21,17 +22,43 @@ import (
 // operations and stream events all arrive on its inbox, so the channel
 // machines (which are not safe for concurrent use) need no locks.
 //
-// The loop is a group commit. It takes whatever has queued up (up to
-// sessionBatch items), steps every machine, asks each touched machine to
-// Commit, appends all their records to Badger in one synced transaction,
-// and only then sends the messages: persist before send, one fsync for many
-// HTLC updates.
+// The loop is a pipelined group commit. It takes whatever has queued up
+// (up to sessionBatch items), steps every machine, asks each touched
+// machine to Commit, and hands all their records to Badger as one synced
+// transaction (a round); the round's messages are sent, and its events
+// handled, only once that transaction is durable: persist before send, one
+// fsync for many HTLC updates. While a round is being written the loop
+// keeps stepping what arrives into the next round, which is written as
+// soon as the previous one is durable: at most one round is in flight, so
+// rounds become durable, and their messages leave, in order, and a failed
+// write never leaves a later round on disk without an earlier one.
+//
+// An HTLC without an onion that the peer adds is settled by this node from
+// its preimages (preimageHooks): its fulfill (or fail) is made in the same
+// round as the co-signed state that adds it, before that round is written,
+// so one synced write covers the countersignature, the fulfill and the
+// next proposal. Nothing leaves before the write, so this is as safe as
+// settling after it, one fsync sooner. HTLCs with an onion go to the
+// switch after the write, as every other event does.
 const (
-	sessionInbox   = 16384
-	sessionBatch   = 8192
-	compactAfter   = 4096 // live records before a channel's log is compacted
-	maxStepStrikes = 20   // consecutive bad messages before a channel is aborted
-	sessionTick    = 500 * time.Millisecond
+	sessionInbox = 16384
+	sessionBatch = 8192
+	compactAfter = 4096 // live records before a channel's log is compacted
+	// compactPerHTLC more live records per pending HTLC delay compaction:
+	// a snapshot (and its checkpoint) holds every pending HTLC, so a busy
+	// channel compacted every compactAfter records would write its whole
+	// pending set again each time.
+	compactPerHTLC = 8
+	maxStepStrikes = 20 // consecutive bad messages before a channel is aborted
+	// silentHold is how long a round that sends nothing and reports
+	// nothing (a state the peer countersigned, see flush) waits to share
+	// the write of what comes next.
+	silentHold = 3 * time.Millisecond
+	// gatherYields and gatherMax bound the wait for a burst of updates
+	// (see gather).
+	gatherYields = 64
+	gatherMax    = time.Millisecond
+	sessionTick  = 500 * time.Millisecond
 )
 
 type itemKind uint8
@@ -102,10 +129,35 @@ type peerSession struct {
 	closeWaiters map[channel.ID][]chan error
 	htlcWaiters  map[htlcKey]chan HTLCResult
 
-	// Per round.
+	// The round being built.
 	outs    map[channel.ID]*channel.Output
 	touched []channel.ID
 	kvs     map[channel.ID][]store.KV
+	// urgent is set once the round holds more than own updates (see
+	// deferrable).
+	urgent bool
+	// holdStart is when the round being built began to wait (zero: it
+	// does not); hold fires when the wait is over.
+	holdStart time.Time
+	hold      *time.Timer
+	// The round being written, if any, and where its write reports.
+	inflight   *round
+	commitDone chan error
+}
+
+// round is what is left to do for a group commit once its records are
+// durable.
+type round struct {
+	cs     *chanStream // the stream its messages are for
+	msgs   []*wire.ChanMessage
+	events []chanEvents
+	start  time.Time
+}
+
+// chanEvents are the events of one channel in a round.
+type chanEvents struct {
+	id  channel.ID
+	evs []channel.Event
 }
 
 func newPeerSession(mgr *chanManager, p peer.ID) *peerSession {
@@ -122,6 +174,8 @@ func newPeerSession(mgr *chanManager, p peer.ID) *peerSession {
 		htlcWaiters:  make(map[htlcKey]chan HTLCResult),
 		outs:         make(map[channel.ID]*channel.Output),
 		kvs:          make(map[channel.ID][]store.KV),
+		commitDone:   make(chan error, 1),
+		hold:         time.NewTimer(time.Hour),
 	}
 }
 
@@ -160,14 +214,34 @@ func (s *peerSession) run() {
 			s.cur.close()
 		}
 	}()
+	s.hold.Stop()
+	defer s.hold.Stop()
 	s.ensureStream(time.Now())
 	batch := make([]sessItem, 0, sessionBatch)
 	for {
 		batch = batch[:0]
+		if len(s.later) > 0 && (s.inflight != nil || len(s.touched) > 0) {
+			// Operations for the next round see the machines exactly as
+			// on disk, every event handled: finish the rounds in progress
+			// first, taking no new input meanwhile.
+			if s.inflight != nil {
+				select {
+				case err := <-s.commitDone:
+					s.onCommitted(err, time.Now())
+				case <-ctx.Done():
+					return
+				}
+			}
+			s.flushAll(time.Now())
+			continue
+		}
 		if len(s.later) == 0 {
 			select {
 			case it := <-s.inbox:
 				batch = append(batch, it)
+			case err := <-s.commitDone:
+				s.onCommitted(err, time.Now())
+			case <-s.hold.C:
 			case <-tick.C:
 				s.onTick(time.Now())
 			case <-s.kick:
@@ -187,6 +261,12 @@ func (s *peerSession) run() {
 			}
 		}
 		now := time.Now()
+		// A write that completed meanwhile goes first: its messages are due.
+		select {
+		case err := <-s.commitDone:
+			s.onCommitted(err, now)
+		default:
+		}
 		later := s.later
 		s.later = nil
 		for _, f := range later {
@@ -195,7 +275,40 @@ func (s *peerSession) run() {
 		for _, it := range batch {
 			s.handle(it, now)
 		}
+		if s.inflight == nil && len(s.touched) > 0 && !s.urgent && !s.deferrable() {
+			s.gather(batch[:0], now)
+		}
 		s.flush(now)
+	}
+}
+
+// gather takes in a burst of updates still arriving before they are
+// proposed. A round of nothing but updates is about to be proposed; more
+// are likely being posted (callers woken by the outcomes just reported,
+// the rest of a peer's flush). While each yield of the processor brings
+// more, up to gatherYields times and gatherMax in all, they are handled
+// into the same round, so that one proposal covers the burst rather than
+// its first few, with the rest waiting a whole round trip for the next.
+func (s *peerSession) gather(batch []sessItem, now time.Time) {
+	deadline := time.Now().Add(gatherMax)
+	for range gatherYields {
+		runtime.Gosched()
+		batch = batch[:0]
+	drain:
+		for len(batch) < sessionBatch {
+			select {
+			case it := <-s.inbox:
+				batch = append(batch, it)
+			default:
+				break drain
+			}
+		}
+		for _, it := range batch {
+			s.handle(it, now)
+		}
+		if len(batch) == 0 || s.urgent || time.Now().After(deadline) {
+			return
+		}
 	}
 }
 
@@ -225,6 +338,7 @@ func (s *peerSession) handle(it sessItem, now time.Time) {
 func (s *peerSession) addKV(id channel.ID, kv store.KV) {
 	s.apply(id, channel.Output{})
 	s.kvs[id] = append(s.kvs[id], kv)
+	s.urgent = true
 }
 
 // apply merges a machine's output into this round's.
@@ -243,20 +357,118 @@ func (s *peerSession) apply(id channel.ID, out channel.Output) {
 		s.touched = append(s.touched, id)
 	}
 	o.Merge(out)
+	if !s.urgent && !onlyUpdates(out) {
+		s.urgent = true
+	}
 }
 
-// flush ends a round: commit every touched channel, persist all records in
-// one synced transaction, then send, then handle events. Handling events
-// may touch channels again (a fulfill for an HTLC just added); those
-// outputs go out in a further pass at once rather than waiting for the next
-// input.
+// onlyUpdates reports whether out holds nothing but own updates (their
+// records and messages).
+func onlyUpdates(out channel.Output) bool {
+	if len(out.Events) > 0 {
+		return false
+	}
+	for _, r := range out.Records {
+		if r.Kind() != channel.RecordUpdate {
+			return false
+		}
+	}
+	for _, msg := range out.Messages {
+		switch msg.GetBody().(type) {
+		case *wire.ChanMessage_Add, *wire.ChanMessage_Fulfill, *wire.ChanMessage_Fail:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// flush ends a round unless one is being written (the round then grows
+// until that write completes): commit every touched channel, hand all
+// records to the store as one synced transaction, and once it is durable
+// send the messages and handle the events (onCommitted). A round without
+// records needs no write: its messages go out at once, and handling its
+// events may touch channels again, which starts a further round.
+//
+// A round that holds nothing but our own updates, on channels whose
+// proposal awaits the peer's countersignature, waits for more (deferrable):
+// the peer can do nothing with those updates before our next proposal,
+// which Commit makes once the countersignature arrives, and they then
+// share its write instead of taking one of their own.
+//
+// A silent round (silent) waits up to silentHold for more: typically the
+// state the peer just countersigned, with the peer's next updates and
+// proposal on their way; writing it alone would make them wait for its
+// sync. Nothing is promised meanwhile, and if the node stops before it is
+// written, the peer's re-establish completes our proposal again.
 func (s *peerSession) flush(now time.Time) {
-	for len(s.touched) > 0 {
+	for s.inflight == nil && len(s.touched) > 0 && !s.deferrable() {
+		if until, wait := s.holdUntil(now); wait {
+			s.hold.Reset(until.Sub(now))
+			return
+		}
 		s.flushOnce(now)
 	}
 }
 
+// holdUntil tells whether the round being built should wait, and until
+// when (see flush).
+func (s *peerSession) holdUntil(now time.Time) (time.Time, bool) {
+	if !s.silent() {
+		return time.Time{}, false
+	}
+	if s.holdStart.IsZero() {
+		s.holdStart = now
+	}
+	until := s.holdStart.Add(silentHold)
+	return until, now.Before(until)
+}
+
+// silent reports whether the round being built would send nothing and
+// report nothing: no message, no key to write with it, no event but
+// co-signed states.
+func (s *peerSession) silent() bool {
+	for _, id := range s.touched {
+		out := s.outs[id]
+		if len(out.Messages) > 0 || len(s.kvs[id]) > 0 {
+			return false
+		}
+		for i := range out.Events {
+			if out.Events[i].Kind != channel.EventCoSigned {
+				return false
+			}
+		}
+		if e := s.chans[id]; e == nil || e.m.Failed() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// flushAll is flush without deferring.
+func (s *peerSession) flushAll(now time.Time) {
+	for s.inflight == nil && len(s.touched) > 0 {
+		s.flushOnce(now)
+	}
+}
+
+// deferrable reports whether the round being built holds only own updates
+// of channels with a proposal in flight (see flush).
+func (s *peerSession) deferrable() bool {
+	if s.urgent {
+		return false
+	}
+	for _, id := range s.touched {
+		e := s.chans[id]
+		if e == nil || !e.m.Proposing() || e.m.Failed() != nil {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *peerSession) flushOnce(now time.Time) {
+	s.settleEarly(now)
 	for _, id := range s.touched {
 		e := s.chans[id]
 		if e == nil || e.m.Failed() != nil || e.m.State() == nil {
@@ -269,7 +481,7 @@ func (s *peerSession) flushOnce(now time.Time) {
 		}
 		s.outs[id].Merge(out)
 	}
-	appends := make([]store.ChannelAppend, 0, len(s.touched))
+	appends := make([]pendingAppend, 0, len(s.touched))
 	for _, id := range s.touched {
 		out := s.outs[id]
 		e := s.chans[id]
@@ -284,62 +496,157 @@ func (s *peerSession) flushOnce(now time.Time) {
 		if (len(out.Records) == 0 && len(s.kvs[id]) == 0) || e == nil {
 			continue
 		}
-		a := store.ChannelAppend{ID: id, Records: make([][]byte, 0, len(out.Records)), KVs: s.kvs[id]}
-		for _, r := range out.Records {
-			b, err := r.Marshal()
-			if err != nil {
-				s.log.Error("marshal channel record", "channel", id, "err", err)
-				s.resetRound()
-				return
-			}
-			a.Records = append(a.Records, b)
-		}
-		e.live += uint64(len(a.Records))
-		if e.live >= compactAfter {
-			snap, err := e.m.Snapshot().Marshal()
-			if err == nil {
-				a.Compact = snap
-				e.live = 1
-				if ss := e.m.State(); ss != nil {
-					a.Checkpoint, a.CheckpointSeq = encodeCheckpoint(ss), ss.State.Seq
-				}
-			}
+		a := pendingAppend{a: store.ChannelAppend{ID: id, KVs: s.kvs[id]}, recs: out.Records}
+		e.live += uint64(len(out.Records))
+		if e.live >= compactAfter && e.live >= compactPerHTLC*pendingHTLCs(e.m) {
+			snap := e.m.Snapshot()
+			a.snap = &snap
+			e.live = 1
+			a.cosigned = e.m.State()
 		}
 		appends = append(appends, a)
 	}
-	if len(appends) > 0 {
-		t0 := time.Now()
-		if err := s.store.Append(appends); err != nil {
-			// Nothing of this round may be sent: the peer would hold
-			// signatures this node forgot. Rebuild from disk and start a
-			// new epoch.
-			s.log.Error("persist channel records; reloading channels from disk", "err", err)
-			s.resetRound()
-			s.reload()
-			return
-		}
-		s.mgr.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
-	}
-	var msgs []*wire.ChanMessage
+	r := &round{cs: s.cur, start: time.Now()}
 	for _, id := range s.touched {
-		msgs = append(msgs, s.outs[id].Messages...)
+		r.msgs = append(r.msgs, s.outs[id].Messages...)
 	}
-	if len(msgs) > 0 && s.cur != nil {
-		s.cur.send(msgs...)
-	}
-	type chanEvent struct {
-		id channel.ID
-		ev channel.Event
-	}
-	var events []chanEvent
 	for _, id := range s.touched {
-		for _, ev := range s.outs[id].Events {
-			events = append(events, chanEvent{id, ev})
+		if evs := s.outs[id].Events; len(evs) > 0 {
+			r.events = append(r.events, chanEvents{id, evs})
 		}
 	}
 	s.resetRound()
-	for _, ce := range events {
-		s.onEvent(ce.id, ce.ev, now)
+	if len(appends) == 0 {
+		s.finish(r, now)
+		return
+	}
+	s.inflight = r
+	st, done, m := s.store, s.commitDone, s.mgr
+	m.background(func() {
+		if m.failWrites.Load() > 0 && m.failWrites.Add(-1) >= 0 {
+			done <- errInjected
+			return
+		}
+		done <- writeAppends(st, appends)
+	})
+}
+
+// errInjected is the error of a write failed on purpose (chanManager.failWrites).
+var errInjected = errors.New("injected write failure")
+
+// pendingHTLCs returns how many HTLCs a channel's co-signed state holds.
+func pendingHTLCs(m *channel.Machine) uint64 {
+	if ss := m.State(); ss != nil {
+		return uint64(len(ss.State.HTLCs))
+	}
+	return 0
+}
+
+// pendingAppend is one channel's share of a round, before its records are
+// marshalled: the write goroutine marshals them, off the session loop.
+// Records and states are immutable once a machine has output them.
+type pendingAppend struct {
+	a    store.ChannelAppend
+	recs []channel.Record
+	// snap, when set, compacts the log, with the co-signed state (if any)
+	// kept as a checkpoint.
+	snap     *channel.Record
+	cosigned *channel.SignedState
+}
+
+// writeAppends marshals a round's records and writes them in one synced
+// transaction.
+func writeAppends(st *store.ChannelLog, pending []pendingAppend) error {
+	appends := make([]store.ChannelAppend, len(pending))
+	for i := range pending {
+		p := &pending[i]
+		a := p.a
+		a.Records = make([][]byte, len(p.recs))
+		for j, r := range p.recs {
+			b, err := r.Marshal()
+			if err != nil {
+				return fmt.Errorf("channel %s: %w", channel.ID(a.ID), err)
+			}
+			a.Records[j] = b
+		}
+		if p.snap != nil {
+			snap, err := p.snap.Marshal()
+			if err != nil {
+				return fmt.Errorf("channel %s: snapshot: %w", channel.ID(a.ID), err)
+			}
+			a.Compact = snap
+			if p.cosigned != nil {
+				a.Checkpoint, a.CheckpointSeq = encodeCheckpoint(p.cosigned), p.cosigned.State.Seq
+			}
+		}
+		appends[i] = a
+	}
+	return st.Append(appends)
+}
+
+// onCommitted completes the round in flight once its write returned err.
+func (s *peerSession) onCommitted(err error, now time.Time) {
+	r := s.inflight
+	s.inflight = nil
+	if r == nil {
+		return
+	}
+	if err != nil {
+		// Nothing of this round may be sent: the peer would hold
+		// signatures this node forgot. The round being built stands on it:
+		// drop it too, rebuild from disk and start a new epoch.
+		s.log.Error("persist channel records; reloading channels from disk", "err", err)
+		s.resetRound()
+		s.reload()
+		return
+	}
+	s.mgr.metrics.commitSeconds.Observe(time.Since(r.start).Seconds())
+	s.finish(r, now)
+}
+
+// finish sends a durable round's messages, if their stream is still the
+// current one (otherwise the re-establish on the next stream retransmits
+// what the peer lacks), and handles its events.
+func (s *peerSession) finish(r *round, now time.Time) {
+	if len(r.msgs) > 0 && r.cs != nil && r.cs == s.cur {
+		s.cur.send(r.msgs...)
+	}
+	for _, ce := range r.events {
+		for i := range ce.evs {
+			s.onEvent(ce.id, ce.evs[i], now)
+		}
+	}
+}
+
+// settleEarly handles, before the round is written, the HTLCs without an
+// onion that the peer added in this round: the node settles them from its
+// preimages, and their fulfills or fails join the same write as the state
+// that co-signs them (see the package comment on the loop).
+func (s *peerSession) settleEarly(now time.Time) {
+	for _, id := range s.touched {
+		out := s.outs[id]
+		n := 0
+		for _, ev := range out.Events {
+			if ev.Kind == channel.EventHTLCAdded && len(ev.HTLC.Onion) == 0 {
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		early := make([]channel.Event, 0, n)
+		kept := make([]channel.Event, 0, len(out.Events)-n)
+		for _, ev := range out.Events {
+			if ev.Kind == channel.EventHTLCAdded && len(ev.HTLC.Onion) == 0 {
+				early = append(early, ev)
+			} else {
+				kept = append(kept, ev)
+			}
+		}
+		out.Events = kept
+		for _, ev := range early {
+			s.onEvent(id, ev, now)
+		}
 	}
 }
 
@@ -347,12 +654,23 @@ func (s *peerSession) resetRound() {
 	clear(s.outs)
 	clear(s.kvs)
 	s.touched = s.touched[:0]
+	s.urgent = false
+	s.holdStart = time.Time{}
 }
 
-// reload rebuilds every machine of the session from the store.
+// reload rebuilds every machine of the session from the store. HTLCs this
+// node offered that only the lost rounds held never reached the peer: they
+// end now, with an error, for whoever waits on them (a caller, the switch,
+// the payer), as their ids may be offered again.
 func (s *peerSession) reload() {
 	if s.cur != nil {
 		s.endEpoch()
+	}
+	offered := make(map[htlcKey]bool)
+	for id, e := range s.chans {
+		for _, h := range e.m.OfferedPending() {
+			offered[htlcKey{id, h.ID}] = true
+		}
 	}
 	for id := range s.chans {
 		m, live, err := s.mgr.restore(s.store, id)
@@ -362,6 +680,27 @@ func (s *peerSession) reload() {
 			continue
 		}
 		s.chans[id] = &chanEntry{m: m, live: live}
+	}
+	lost := errors.New("not persisted: the channel was reloaded from disk")
+	for id, e := range s.chans {
+		for _, h := range e.m.OfferedPending() {
+			delete(offered, htlcKey{id, h.ID})
+		}
+	}
+	for k := range offered {
+		// A channel that did not reload is in an unknown state: what it
+		// carried stays unresolved rather than be taken for lost.
+		if s.chans[k.ch] != nil {
+			s.resolve(k, HTLCResult{Err: lost})
+		}
+	}
+	for id, ws := range s.openWaiters {
+		if s.chans[id] == nil {
+			for _, w := range ws {
+				w <- lost
+			}
+			delete(s.openWaiters, id)
+		}
 	}
 }
 

@@ -148,8 +148,15 @@ func (cs *chanStream) runWriter(onDown func(error)) {
 // deliver. Garbled or oversize frames end the stream with that error.
 func (cs *chanStream) runReader(deliver func(*wire.ChanMessage), onDown func(error)) {
 	fr := wire.NewFrameReader(cs.s, wire.MaxChannelFrame)
+	var armed time.Time
 	for {
-		_ = cs.s.SetReadDeadline(time.Now().Add(chanIdle))
+		// The idle deadline is pushed back at most once a minute rather
+		// than per message (each push costs a timer): a stream is closed
+		// after between chanIdle-1m and chanIdle of silence.
+		if now := time.Now(); now.Sub(armed) >= time.Minute {
+			_ = cs.s.SetReadDeadline(now.Add(chanIdle))
+			armed = now
+		}
 		m := new(wire.ChanMessage)
 		if err := fr.ReadMsg(m); err != nil {
 			if errors.Is(err, io.EOF) {

@@ -12,9 +12,9 @@ import (
 
 // Channel logs.
 //
-//	chan/<id:32>/r/<index:8>      one record of the channel's durable log
-//	                              (bytes of channel.Record.Marshal), indexes
-//	                              increasing from 0 and never reused
+//	chan/<id:32>/r/<index:8>      one or more records of the channel's
+//	                              durable log (bytes of channel.Record.Marshal),
+//	                              indexes increasing from 0 and never reused
 //	chan/<id:32>/c/<seq:8>        a checkpoint: a co-signed state kept after
 //	                              compaction (opaque bytes, written by the node)
 //
@@ -25,8 +25,69 @@ import (
 // of a channel whose records were compacted away, at one entry per
 // checkpoint interval, so disk stays bounded by the number of checkpoints
 // rather than by the number of updates.
+//
+// The records one group commit appends to a channel are stored as few
+// entries, not one each: an entry's value is either one record as is (the
+// original layout, still read), or a group: a 0x00 byte, then each record
+// as a uvarint length and its bytes. A record's protobuf encoding never
+// starts with 0x00 (no field has number 0), so the first byte tells them
+// apart; a record that does start with 0x00 (or is empty) is written in a
+// group of one. A group holds at most groupBytes of records, well under a
+// Badger transaction's size limit. One entry per channel and round rather
+// than per record is what keeps a busy channel's writes, memtable inserts
+// and compaction deletes cheap: a round may carry thousands of updates.
 
 const channelIDLen = 32
+
+// groupMark starts a value holding a group of records.
+const groupMark = 0x00
+
+// groupBytes bounds the records packed into one entry.
+const groupBytes = 128 << 10
+
+// packRecords splits recs into entry values, in order, each a single record
+// or a group of at most about groupBytes.
+func packRecords(recs [][]byte) [][]byte {
+	var vals [][]byte
+	for i := 0; i < len(recs); {
+		j, size := i, 0
+		for j < len(recs) && (j == i || size+len(recs[j])+binary.MaxVarintLen32 <= groupBytes) {
+			size += len(recs[j]) + binary.MaxVarintLen32
+			j++
+		}
+		if j == i+1 && len(recs[i]) > 0 && recs[i][0] != groupMark {
+			vals = append(vals, recs[i])
+			i = j
+			continue
+		}
+		v := make([]byte, 1, 1+size)
+		v[0] = groupMark
+		for _, r := range recs[i:j] {
+			v = binary.AppendUvarint(v, uint64(len(r)))
+			v = append(v, r...)
+		}
+		vals = append(vals, v)
+		i = j
+	}
+	return vals
+}
+
+// unpackRecords appends the records of one entry value to recs.
+func unpackRecords(recs [][]byte, v []byte) ([][]byte, error) {
+	if len(v) == 0 || v[0] != groupMark {
+		return append(recs, v), nil
+	}
+	v = v[1:]
+	for len(v) > 0 {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || n > uint64(len(v)-k) {
+			return recs, errors.New("truncated record group")
+		}
+		recs = append(recs, v[k:k+int(n):k+int(n)])
+		v = v[k+int(n):]
+	}
+	return recs, nil
+}
 
 var prefixChan = []byte("chan/")
 
@@ -119,7 +180,7 @@ func (l *ChannelLog) IDs() ([][channelIDLen]byte, error) {
 // ends for later appends.
 func (l *ChannelLog) Load(id [channelIDLen]byte) ([][]byte, error) {
 	var recs [][]byte
-	var first, last uint64
+	var first, last, entries uint64
 	err := l.s.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = chanPrefix(id, 'r')
@@ -128,7 +189,7 @@ func (l *ChannelLog) Load(id [channelIDLen]byte) ([][]byte, error) {
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
 			idx := binary.BigEndian.Uint64(k[len(k)-8:])
-			if len(recs) == 0 {
+			if entries == 0 {
 				first = idx
 			} else if idx != last+1 {
 				return fmt.Errorf("store: channel %x: record %d follows %d", id[:8], idx, last)
@@ -138,14 +199,17 @@ func (l *ChannelLog) Load(id [channelIDLen]byte) ([][]byte, error) {
 			if err != nil {
 				return err
 			}
-			recs = append(recs, v)
+			if recs, err = unpackRecords(recs, v); err != nil {
+				return fmt.Errorf("store: channel %x: entry %d: %w", id[:8], idx, err)
+			}
+			entries++
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) == 0 {
+	if entries == 0 {
 		return nil, fmt.Errorf("%w: %x", ErrNoChannel, id)
 	}
 	l.base[id], l.next[id] = first, last+1
@@ -208,7 +272,7 @@ func (l *ChannelLog) Append(batch []ChannelAppend) error {
 		if !ok {
 			n = l.next[a.ID]
 		}
-		for _, r := range a.Records {
+		for _, r := range packRecords(a.Records) {
 			if err := set(chanKey(a.ID, 'r', n), r); err != nil {
 				return fmt.Errorf("store: append to channel %x: %w", a.ID[:8], err)
 			}
@@ -218,7 +282,7 @@ func (l *ChannelLog) Append(batch []ChannelAppend) error {
 			// The snapshot goes in first, then the old records go: a
 			// transaction split by ErrTxnTooBig still leaves a loadable log.
 			snap := n
-			if err := set(chanKey(a.ID, 'r', snap), a.Compact); err != nil {
+			if err := set(chanKey(a.ID, 'r', snap), packRecords([][]byte{a.Compact})[0]); err != nil {
 				return fmt.Errorf("store: compact channel %x: %w", a.ID[:8], err)
 			}
 			n++
@@ -267,5 +331,6 @@ func (l *ChannelLog) Append(batch []ChannelAppend) error {
 	return nil
 }
 
-// Live returns how many live records a channel has (since its base).
+// Live returns how many live entries a channel has (since its base); an
+// entry holds one or more records.
 func (l *ChannelLog) Live(id [channelIDLen]byte) uint64 { return l.next[id] - l.base[id] }

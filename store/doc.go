@@ -16,10 +16,13 @@
 //	graph/x/SHORT          channel-closed notice; value = timestamp then envelope
 //	graph/n/PEERID         node announcement (raw peer id bytes); value =
 //	                       timestamp then envelope
-//	chan/ID/r/INDEX        one record of a channel's durable log (channels.go)
+//	chan/ID/r/INDEX        a channel's durable log: one record, or the records
+//	                       of one round grouped (channels.go)
 //	chan/ID/c/SEQ          a co-signed checkpoint kept after compaction
 //	peer/PEERID/addrs      last known addresses of a channel peer (peers.go)
-//	pre/HASH               a preimage learnt from a peer, 7-day TTL (forwards.go)
+//	pre/HASH               a preimage learnt from a peer for an HTLC of this
+//	                       node's own payments, 7-day TTL, deleted once the
+//	                       payment record holds it (forwards.go)
 //	fwd/CHANNEL HTLCID     an open forwarding circuit (forwards.go)
 //	fwdlog/MS CHANNEL ID   a settled or failed forward
 //	pay/HASH               a payment this node makes (payments.go)

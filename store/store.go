@@ -13,8 +13,15 @@ import (
 )
 
 // SchemaVersion is the on-disk schema this binary reads and writes. A
-// database written by a newer binary is refused rather than misread.
-const SchemaVersion uint32 = 1
+// database written by a newer binary is refused rather than misread; one
+// written by an older binary is read as is and marked with this version
+// (the formats below only add what older ones lack).
+//
+//	1  first release
+//	2  a channel's records of one round grouped in one entry (channels.go);
+//	   circuits in a binary form (node/switch.go) that may hold the
+//	   preimage; version 1 entries still read
+const SchemaVersion uint32 = 2
 
 var keySchema = []byte("meta/schema")
 
@@ -105,7 +112,8 @@ func Open(opts Options) (*Store, error) {
 }
 
 func (s *Store) checkSchema() error {
-	return s.db.Update(func(txn *badger.Txn) error {
+	got := SchemaVersion
+	err := s.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(keySchema)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			var v [4]byte
@@ -119,13 +127,22 @@ func (s *Store) checkSchema() error {
 			if len(v) != 4 {
 				return fmt.Errorf("store: schema version record is %d bytes, want 4", len(v))
 			}
-			got := binary.BigEndian.Uint32(v)
-			if got > SchemaVersion {
-				return fmt.Errorf("%w: database has schema %d, this binary knows up to %d; upgrade paymesh", ErrSchemaTooNew, got, SchemaVersion)
-			}
+			got = binary.BigEndian.Uint32(v)
 			return nil
 		})
 	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case got > SchemaVersion:
+		return fmt.Errorf("%w: database has schema %d, this binary knows up to %d; upgrade paymesh", ErrSchemaTooNew, got, SchemaVersion)
+	case got < SchemaVersion:
+		// Older entries still read; what this binary writes from now on
+		// an older one could not, so the mark moves up.
+		return s.SetSchemaVersion(SchemaVersion)
+	}
+	return nil
 }
 
 // SchemaVersion reports the schema version recorded in the database.

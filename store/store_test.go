@@ -55,3 +55,26 @@ func TestInMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A database an older binary wrote opens and is marked with this version,
+// so that the older binary will refuse what this one wrote.
+func TestOlderSchemaMarkedCurrent(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSchemaVersion(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(); err != nil || v != SchemaVersion {
+		t.Fatalf("schema after opening a version 1 database: %d, %v; want %d", v, err, SchemaVersion)
+	}
+}

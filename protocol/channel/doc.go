@@ -57,7 +57,8 @@
 // the opener's proposal wins: the opener ignores the acceptor's, and the
 // acceptor drops its own when the opener's arrives. Call Commit after every
 // batch of inputs; it does nothing when there is nothing to commit or a
-// proposal is in flight.
+// proposal is in flight (Proposing): a node may hold back own updates made
+// meanwhile, unsent and unpersisted, and write them with the next proposal.
 //
 // HTLC events (added by the peer, with its onion; fulfilled by the peer,
 // with the preimage; failed by the peer, with the reason) are reported

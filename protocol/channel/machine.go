@@ -59,8 +59,14 @@ type Machine struct {
 	cur     *SignedState // latest co-signed state; nil until open completes
 	curByMe bool         // cur was proposed by us
 	prop    *SignedState // our proposal for cur.Seq+1 (our signature only), or nil
-	logs    [2]updateLog // updates beyond cur, per sender
-	flows   [2]flow
+	// propSigning caches the signing bytes of the proposal of, so that the
+	// peer's countersignature is verified without encoding it again.
+	propSigning struct {
+		of *SignedState
+		b  []byte
+	}
+	logs  [2]updateLog // updates beyond cur, per sender
+	flows [2]flow
 	// curPending caches cur.State.Pending for each offerer.
 	curPending [2]struct{ n, amount uint64 }
 	persistR   uint64 // peer updates up to this index are persisted
@@ -129,12 +135,23 @@ func newMachine(cfg Config, p Params, me Side) *Machine {
 	return &Machine{params: p, id: p.ID(), me: me, key: cfg.Key, grace: cfg.ExpiryGrace.Milliseconds()}
 }
 
-// signed returns st with its hash and our signature.
+// signed returns st with its hash and our signature, and remembers its
+// signing bytes for proposalSigning.
 func (m *Machine) signed(st *State) *SignedState {
-	enc := st.Encode()
-	ss := &SignedState{State: st, Hash: sha256.Sum256(enc)}
-	ss.Sigs[m.me] = ed25519.Sign(m.key, signingBytes(enc))
+	signing, hash := st.signing()
+	ss := &SignedState{State: st, Hash: hash}
+	ss.Sigs[m.me] = ed25519.Sign(m.key, signing)
+	m.propSigning.of, m.propSigning.b = ss, signing
 	return ss
+}
+
+// proposalSigning returns the signing bytes of our proposal.
+func (m *Machine) proposalSigning() []byte {
+	if m.propSigning.of == m.prop && m.propSigning.b != nil {
+		return m.propSigning.b
+	}
+	b, _ := m.prop.State.signing()
+	return b
 }
 
 func (m *Machine) acceptMsg() *wire.ChanMessage {
@@ -154,6 +171,10 @@ func (m *Machine) Params() Params { return m.params }
 // State returns the latest co-signed state, or nil before the open
 // completes. The returned value must not be modified.
 func (m *Machine) State() *SignedState { return m.cur }
+
+// Proposing reports whether a proposal of ours awaits the peer's
+// countersignature: Commit does nothing until it arrives.
+func (m *Machine) Proposing() bool { return m.prop != nil }
 
 // Closing reports whether either side has started a cooperative close.
 func (m *Machine) Closing() bool { return m.shutdown[0].set || m.shutdown[1].set }
@@ -296,13 +317,17 @@ func (m *Machine) FailHTLC(id uint64, reason []byte) (Output, error) {
 	return m.appendOwn(u), nil
 }
 
-// appendOwn logs a checked local update: persist it, then send it.
+// appendOwn logs a checked local update: persist it, then send it. The
+// record and the message share one wire form (outputs are read-only).
 func (m *Machine) appendOwn(u update) Output {
 	var out Output
 	m.logs[m.me].entries = append(m.logs[m.me].entries, u)
 	m.flows[m.me].apply(&u)
-	out.Records = append(out.Records, recUpdate(&u))
-	m.send(&out, u.message(m.id))
+	w := u.toWire()
+	out.Records = []Record{recUpdate(w)}
+	if m.link == linkUp {
+		out.Messages = []*wire.ChanMessage{updateMessage(m.id[:], w)}
+	}
 	return out
 }
 

@@ -119,3 +119,44 @@ func TestAddFulfillFail(t *testing.T) {
 		}
 	}
 }
+
+// TestProposing follows a proposal from Commit to its countersignature.
+func TestProposing(t *testing.T) {
+	p := newPair(t, testParams())
+	a, b := p.n[Opener].m, p.n[Acceptor].m
+	if a.Proposing() || b.Proposing() {
+		t.Fatal("proposing right after the open")
+	}
+	p.add(Opener, 1_000, 1)
+	if a.Proposing() {
+		t.Fatal("proposing before Commit")
+	}
+	out, err := a.Commit()
+	p.must(Opener, out, err)
+	if !a.Proposing() {
+		t.Fatal("not proposing after Commit")
+	}
+	// More updates while the proposal is out: Commit does nothing.
+	p.add(Opener, 1_000, 2)
+	if out, err := a.Commit(); err != nil || len(out.Records) != 0 || len(out.Messages) != 0 {
+		t.Fatalf("second Commit while proposing: %+v %v", out, err)
+	}
+	if err := p.deliverAll(Acceptor); err != nil {
+		t.Fatal(err)
+	}
+	if b.Proposing() {
+		t.Fatal("acceptor proposing without a Commit")
+	}
+	if err := p.deliverAll(Opener); err != nil {
+		t.Fatal(err)
+	}
+	if a.Proposing() {
+		t.Fatal("still proposing after the countersignature")
+	}
+	if err := p.settle(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Proposing() || b.Proposing() || len(a.State().State.HTLCs) != 2 {
+		t.Fatalf("after settling: proposing %v %v, %d HTLCs", a.Proposing(), b.Proposing(), len(a.State().State.HTLCs))
+	}
+}

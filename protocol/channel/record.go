@@ -106,8 +106,9 @@ func recOpen(m *wire.ChanOpen) Record {
 	return Record{&wire.ChanRecord{Body: &wire.ChanRecord_Open{Open: m}}}
 }
 
-func recUpdate(u *update) Record {
-	return Record{&wire.ChanRecord{Body: &wire.ChanRecord_Update{Update: u.toWire()}}}
+// recUpdate records an own update given in wire form.
+func recUpdate(w *wire.ChanUpdate) Record {
+	return Record{&wire.ChanRecord{Body: &wire.ChanRecord_Update{Update: w}}}
 }
 
 func recShutdown(at uint64) Record {

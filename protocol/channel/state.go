@@ -93,7 +93,11 @@ const (
 //	amount (8) | payment hash (32) | expiry unix ms (8, two's complement) |
 //	onion hash (32)
 func (s *State) Encode() []byte {
-	b := make([]byte, 0, stateHeaderLen+htlcLen*len(s.HTLCs))
+	return s.appendEncoding(make([]byte, 0, stateHeaderLen+htlcLen*len(s.HTLCs)))
+}
+
+// appendEncoding appends the canonical encoding of s to b.
+func (s *State) appendEncoding(b []byte) []byte {
 	b = append(b, s.Channel[:]...)
 	b = binary.BigEndian.AppendUint64(b, s.Seq)
 	b = binary.BigEndian.AppendUint64(b, s.Balance[0])
@@ -218,6 +222,16 @@ func (s *State) find(offerer Side, id uint64) int {
 		return i
 	}
 	return -1
+}
+
+// signing returns what a party signs for s (the domain prefix, then the
+// canonical encoding) and the state's hash, in one buffer.
+func (s *State) signing() ([]byte, Hash) {
+	d := len(wire.DomainChannelState)
+	b := make([]byte, 0, d+stateHeaderLen+htlcLen*len(s.HTLCs))
+	b = append(b, wire.DomainChannelState...)
+	b = s.appendEncoding(b)
+	return b, sha256.Sum256(b[d:])
 }
 
 // signingBytes is what a party signs for a state.

@@ -3,7 +3,6 @@ package channel
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -141,13 +140,11 @@ func (m *Machine) stepCommit(c *wire.ChanCommit) (Output, error) {
 	if err != nil {
 		return out, err
 	}
-	ss := &SignedState{State: st}
-	enc := st.Encode()
-	ss.Hash = sha256.Sum256(enc)
+	signing, hash := st.signing()
+	ss := &SignedState{State: st, Hash: hash}
 	if !bytes.Equal(ss.Hash[:], c.StateHash) {
 		return out, fmt.Errorf("%w: state %d", ErrStateMismatch, st.Seq)
 	}
-	signing := signingBytes(enc)
 	peer := m.me.Other()
 	if !ed25519.Verify(m.params.Keys[peer], signing, c.Sig) {
 		return out, fmt.Errorf("%w: %s on state %d", ErrBadSignature, peer, st.Seq)
@@ -184,7 +181,7 @@ func (m *Machine) stepCountersign(seq uint64, hash, sig []byte) (Output, error) 
 func (m *Machine) completeProposal(sig []byte, out *Output) error {
 	peer := m.me.Other()
 	if len(sig) != ed25519.SignatureSize ||
-		!ed25519.Verify(m.params.Keys[peer], signingBytes(m.prop.State.Encode()), sig) {
+		!ed25519.Verify(m.params.Keys[peer], m.proposalSigning(), sig) {
 		return fmt.Errorf("%w: %s on state %d", ErrBadSignature, peer, m.prop.State.Seq)
 	}
 	ss := *m.prop
@@ -327,7 +324,7 @@ func (m *Machine) resume(received uint64, out *Output) {
 		m.send(out, m.shutdownMsg())
 	}
 	for _, u := range m.logs[me].between(received, m.logs[me].end()) {
-		m.send(out, u.message(m.id))
+		m.send(out, u.message(m.id[:]))
 		if sd.set && u.index == sd.at {
 			m.send(out, m.shutdownMsg())
 		}

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"fmt"
+	"slices"
 )
 
 // nextState builds the state after cur holding the first counts[s]
@@ -13,7 +14,8 @@ func (m *Machine) nextState(counts [2]uint64, final bool) (*State, error) {
 	prev := m.cur.State
 	st := &State{Channel: prev.Channel, Seq: prev.Seq + 1, Balance: prev.Balance, Updates: counts,
 		NextHTLC: prev.NextHTLC, Final: final, Prev: m.cur.Hash}
-	var removed map[htlcKey]struct{}
+	var removed []bool // by index in prev.HTLCs
+	nRemoved := 0
 	var adds [2][]HTLC
 	for s := Side(0); s < 2; s++ {
 		if counts[s] < prev.Updates[s] || counts[s] > m.logs[s].end() {
@@ -34,18 +36,18 @@ func (m *Machine) nextState(counts [2]uint64, final bool) (*State, error) {
 				st.Balance[s] -= h.Amount
 				adds[s] = append(adds[s], h)
 			case UpdateFulfill, UpdateFail:
-				key := htlcKey{Offerer: s.Other(), ID: h.ID}
-				i := prev.find(key.Offerer, key.ID)
+				i := prev.find(s.Other(), h.ID)
 				if i < 0 {
-					return nil, fmt.Errorf("%w: %s HTLC %d", ErrUnknownHTLC, key.Offerer, key.ID)
-				}
-				if _, dup := removed[key]; dup {
-					return nil, fmt.Errorf("%w: %s HTLC %d", ErrAlreadyResolved, key.Offerer, key.ID)
+					return nil, fmt.Errorf("%w: %s HTLC %d", ErrUnknownHTLC, s.Other(), h.ID)
 				}
 				if removed == nil {
-					removed = make(map[htlcKey]struct{})
+					removed = make([]bool, len(prev.HTLCs))
 				}
-				removed[key] = struct{}{}
+				if removed[i] {
+					return nil, fmt.Errorf("%w: %s HTLC %d", ErrAlreadyResolved, s.Other(), h.ID)
+				}
+				removed[i] = true
+				nRemoved++
 				payee := s // fulfilled: the remover is paid
 				if u.kind == UpdateFail {
 					payee = s.Other() // failed: refund the offerer
@@ -54,14 +56,14 @@ func (m *Machine) nextState(counts [2]uint64, final bool) (*State, error) {
 			}
 		}
 	}
-	st.HTLCs = make([]HTLC, 0, len(prev.HTLCs)-len(removed)+len(adds[0])+len(adds[1]))
+	// prev.HTLCs are sorted by (offerer, id), and each side's adds carry
+	// ids above its pending ones: keep each side's block, then its adds.
+	st.HTLCs = make([]HTLC, 0, len(prev.HTLCs)-nRemoved+len(adds[0])+len(adds[1]))
+	i := 0
 	for s := Side(0); s < 2; s++ {
-		for _, h := range prev.HTLCs {
-			if h.Offerer != s {
-				continue
-			}
-			if _, gone := removed[htlcKey{Offerer: h.Offerer, ID: h.ID}]; !gone {
-				st.HTLCs = append(st.HTLCs, h)
+		for ; i < len(prev.HTLCs) && prev.HTLCs[i].Offerer == s; i++ {
+			if removed == nil || !removed[i] {
+				st.HTLCs = append(st.HTLCs, prev.HTLCs[i])
 			}
 		}
 		st.HTLCs = append(st.HTLCs, adds[s]...)
@@ -101,7 +103,9 @@ func (m *Machine) adopt(ss *SignedState, byMe bool, out *Output) {
 		out.Events = append(out.Events, Event{Kind: EventOpened, State: ss})
 	} else {
 		prev := m.cur.State
-		for _, u := range m.logs[peer].between(prev.Updates[peer], st.Updates[peer]) {
+		covered := m.logs[peer].between(prev.Updates[peer], st.Updates[peer])
+		out.Events = slices.Grow(out.Events, len(covered)+2)
+		for _, u := range covered {
 			switch u.kind {
 			case UpdateAdd:
 				out.Events = append(out.Events, Event{Kind: EventHTLCAdded, HTLC: u.htlc})
@@ -116,6 +120,7 @@ func (m *Machine) adopt(ss *SignedState, byMe bool, out *Output) {
 		out.Events = append(out.Events, Event{Kind: EventCoSigned, State: ss})
 	}
 	m.cur, m.curByMe, m.prop = ss, byMe, nil
+	m.propSigning.of, m.propSigning.b = nil, nil
 	m.trimLogs()
 	if st.Final {
 		out.Events = append(out.Events, Event{Kind: EventClosed, State: ss})

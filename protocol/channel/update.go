@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -39,18 +40,21 @@ type update struct {
 	reason   []byte
 }
 
-// wireUpdate is the common shape of the three update messages.
+// toWire returns u in wire form. The result shares no memory with u (only
+// the onion and reason, which are never modified): updates live in logs
+// that are shifted in place, while records and messages built from them
+// are marshalled later.
 func (u *update) toWire() *wire.ChanUpdate {
 	switch u.kind {
 	case UpdateAdd:
 		h := &u.htlc
 		return &wire.ChanUpdate{Kind: &wire.ChanUpdate_Add{Add: &wire.ChanAddHTLC{
 			UpdateIndex: u.index, HtlcId: h.ID, Amount: h.Amount,
-			PaymentHash: h.PaymentHash[:], ExpiryUnixMs: h.Expiry, Onion: h.Onion,
+			PaymentHash: bytes.Clone(h.PaymentHash[:]), ExpiryUnixMs: h.Expiry, Onion: h.Onion,
 		}}}
 	case UpdateFulfill:
 		return &wire.ChanUpdate{Kind: &wire.ChanUpdate_Fulfill{Fulfill: &wire.ChanFulfillHTLC{
-			UpdateIndex: u.index, HtlcId: u.htlc.ID, Preimage: u.preimage[:],
+			UpdateIndex: u.index, HtlcId: u.htlc.ID, Preimage: bytes.Clone(u.preimage[:]),
 		}}}
 	default:
 		return &wire.ChanUpdate{Kind: &wire.ChanUpdate_Fail{Fail: &wire.ChanFailHTLC{
@@ -59,10 +63,16 @@ func (u *update) toWire() *wire.ChanUpdate {
 	}
 }
 
-// message wraps u as a channel message.
-func (u *update) message(id ID) *wire.ChanMessage {
-	m := &wire.ChanMessage{ChannelId: id[:]}
-	switch k := u.toWire().Kind.(type) {
+// message wraps u as a message of channel id.
+func (u *update) message(id []byte) *wire.ChanMessage {
+	return updateMessage(id, u.toWire())
+}
+
+// updateMessage wraps w as a message of channel id (shared, not copied);
+// the message shares w's body.
+func updateMessage(id []byte, w *wire.ChanUpdate) *wire.ChanMessage {
+	m := &wire.ChanMessage{ChannelId: id}
+	switch k := w.Kind.(type) {
 	case *wire.ChanUpdate_Add:
 		m.Body = &wire.ChanMessage_Add{Add: k.Add}
 	case *wire.ChanUpdate_Fulfill:
@@ -141,9 +151,15 @@ func (l *updateLog) trim(upTo uint64) {
 		return
 	}
 	k := upTo - l.base
-	// Copy so that the backing array of a long-lived log does not grow
-	// without bound.
-	l.entries = append([]update(nil), l.entries[k:]...)
+	// Shift in place: the backing array stays as large as the log has been
+	// at its largest (bounded by the pending limits), and is reused rather
+	// than reallocated at every state; after a burst it is let go.
+	n := copy(l.entries, l.entries[k:])
+	clear(l.entries[n:])
+	l.entries = l.entries[:n]
+	if cap(l.entries) > 4096 && n < cap(l.entries)/8 {
+		l.entries = append([]update(nil), l.entries...)
+	}
 	l.base = upTo
 }
 
