@@ -45,7 +45,18 @@
 // time locks compound backwards exactly as each hop's policy says
 // (BuildRoute does the same for a given path). Searches reuse per-graph
 // scratch space through a sync.Pool and allocate nothing proportional to
-// the graph per query.
+// the graph per query. "probabilistic" with the bimodal model is an A*
+// search: every hop priced by the prior costs at least a bound that depends
+// only on the amount (BimodalModel.hopBound), so a node k channels from the
+// payer (k = 0, 1, 2 or more, from a two-level breadth-first scan; channels
+// with a known success bound count as 0) is at least k such hops away. The
+// potential is consistent, so routes cost exactly what plain Dijkstra's
+// cost; only equal-cost ties may resolve differently. These searches also
+// skip relaxations that cannot beat the payer's tentative key, and dead
+// ends (a node whose every channel leads to the node being settled). From
+// its second search on, a snapshot keeps every node's incoming directions
+// in one array (48 bytes per directed edge) that searches read
+// sequentially.
 //
 // # Probability and mission control
 //

@@ -163,7 +163,17 @@ type Snapshot struct {
 	caps    chunks[uint64] // per channel: capacity
 	live    int            // channels present
 	version uint64
+	// uid identifies this snapshot among all snapshots of the process
+	// (never 0 for a published one): searches key per-snapshot caches on
+	// it.
+	uid uint64
+	// index is built from the snapshot by its second search (see
+	// searchIndex); every snapshot value gets its own.
+	index *searchIndex
 }
+
+// snapshotUIDs hands out Snapshot.uid values.
+var snapshotUIDs atomic.Uint64
 
 // NumNodes returns the number of nodes known to the snapshot (including nodes
 // whose channels have all been removed).
@@ -285,7 +295,7 @@ type Graph struct {
 // NewGraph returns an empty graph.
 func NewGraph() *Graph {
 	g := &Graph{}
-	g.cur.Store(&Snapshot{ids: &idTable{nodes: map[NodeID]uint32{}, chans: map[ChannelID]uint32{}}})
+	g.cur.Store(&Snapshot{ids: &idTable{nodes: map[NodeID]uint32{}, chans: map[ChannelID]uint32{}}, uid: snapshotUIDs.Add(1), index: &searchIndex{}})
 	return g
 }
 
@@ -324,6 +334,7 @@ type Tx struct {
 
 func newTx(base *Snapshot) *Tx {
 	tx := &Tx{s: *base, ids: base.ids, owned: map[any]struct{}{}, ownedAdj: map[uint32]struct{}{}}
+	tx.s.index = nil // the transaction's state is not base's: never share its index
 	tx.s.nodes.c = append([]*[chunkSize]node(nil), base.nodes.c...)
 	tx.s.chans.c = append([]*[chunkSize]channel(nil), base.chans.c...)
 	tx.s.edges.c = append([]*[chunkSize]edge(nil), base.edges.c...)
@@ -377,6 +388,7 @@ func (tx *Tx) commit() *Snapshot {
 	}
 	s := tx.s
 	s.version++
+	s.uid, s.index = snapshotUIDs.Add(1), &searchIndex{}
 	tx.ids.mu.RLock()
 	s.names = tx.ids.names[:s.nodes.n:s.nodes.n]
 	tx.ids.mu.RUnlock()
@@ -533,6 +545,7 @@ func (tx *Tx) RemoveChannel(id ChannelID) {
 // returns.
 func (tx *Tx) Snapshot() *Snapshot {
 	s := tx.s
+	s.uid, s.index = snapshotUIDs.Add(1), &searchIndex{}
 	tx.ids.mu.RLock()
 	s.names = tx.ids.names[:s.nodes.n:s.nodes.n]
 	tx.ids.mu.RUnlock()

@@ -191,7 +191,7 @@ func (m *mpp) FindRoutes(in Input) ([]Route, error) {
 	defer mppPool.Put(sc)
 	sc.size(q.g)
 	p := &sc.pf
-	p.reset(q.g)
+	p.reset(q.g, false)
 	p.applyExclusions(&q, &in.Request)
 	p.loadObservations(&q)
 	defer p.clearObservations()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,17 +55,45 @@ type search struct {
 	local     LiquidityOracle // the payer's own balances (Input.Local)
 }
 
-// label is a node's search state; stamps equal to pathfinder.gen mark the
-// flags valid for the current query.
+// label is a node's state in the mpp sweeps; stamps equal to the sweep's
+// generation mark the fields valid for the current query.
 type label struct {
 	dist float64
-	amt  uint64 // amount that must arrive at the node
-	exp  uint64 // time lock of the HTLC arriving at the node
-	seen uint32 // == gen: dist/amt/exp/hops/next valid
+	seen uint32 // == gen: dist valid
 	done uint32 // == gen: settled
-	next uint32 // directed edge index toward the target
-	hops uint8
 }
+
+// nodeLabel is a node's single-path search state (pathfinder.run). A node
+// is touched for the current query when seen equals pathfinder.gen; then
+// flags are valid, and dist is +Inf until the node is labelled. Exclusions
+// and marks live here, next to the label, so that relaxing an edge loads
+// one cache line for its tail node instead of three.
+type nodeLabel struct {
+	dist  float64
+	amt   uint64 // amount that must arrive at the node
+	exp   uint64 // time lock of the HTLC arriving at the node
+	seen  uint32 // == gen: touched
+	next  uint32 // directed edge index toward the target (once labelled)
+	hops  uint8
+	flags uint8
+}
+
+const (
+	nodeDone     = 1 << iota // settled
+	nodeExcluded             // excluded by the request
+	// nodeMarked: some channel of the node is excluded or has a
+	// mission-control or local-balance slot; only then does a relaxation
+	// through the node look at exclEdge and obsSlot.
+	nodeMarked
+	// nodeHop1 and nodeHop2 give the node's level (see potentials):
+	// nodeHop1 level 1, nodeHop2 level 2, both level 0 (the source and
+	// what free directions reach from it), neither level 3 or more.
+	nodeHop1
+	nodeHop2
+)
+
+// hopClass returns a nodeLabel's hop class, an index into the potentials.
+func hopClass(flags uint8) uint8 { return flags >> 3 & 3 }
 
 type heapItem struct {
 	dist float64
@@ -75,21 +105,132 @@ type heapItem struct {
 // to the graph. Stamps (gen) avoid clearing arrays between queries.
 type pathfinder struct {
 	gen      uint32
-	lab      []label  // per node, one cache line
-	excl     []uint32 // == gen: excluded node
-	exclEdge []uint32 // per channel: == gen when excluded
-	obsSlot  []int32  // per directed edge: index+1 into bounds, 0 = none
+	single   bool        // reset for run: exclusions go to nl, not lab/excl
+	nl       []nodeLabel // per node, for run
+	lab      []label     // per node, one cache line (mpp)
+	excl     []uint32    // == gen: excluded node (mpp)
+	exclEdge []uint32    // per channel: == gen when excluded
+	obsSlot  []int32     // per directed edge: index+1 into bounds, 0 = none
 	obsUsed  []uint32
 	bounds   []Bounds
 	heap     []heapItem
+	front    []uint32    // hopClasses' queue
+	free     [][2]uint32 // potentials' free directions (tail, head)
 	// capE caches, per channel, the bimodal prior's e^(−capacity/scale)
 	// for the capacity it was computed from (capacity 0 = not cached), so
-	// that relaxing an edge without observations costs no exponential. It
-	// is keyed by capacity, not by snapshot, so it stays valid across
-	// snapshots and graph updates; capScale is the scale it was computed
-	// for.
+	// that relaxing an edge without observations costs no exponential.
+	// capScale is the scale it was computed for and capSnap the
+	// Snapshot.uid it was filled from (see capTerms).
 	capE     []capTerm
 	capScale float64
+	capSnap  uint64
+	// in is the searched snapshot's incoming-direction index (nil until
+	// it has one, see searchIndex); inTmp serves searches without it.
+	in    *inIndex
+	inTmp []inEdge
+}
+
+// inEdge is a direction into a node as a search reads it: 48 bytes.
+type inEdge struct {
+	u        uint32 // the tail: the node offering the HTLC
+	ei       uint32 // directed edge index
+	feeBase  uint32
+	feePPM   uint32
+	delta    uint32
+	flags    uint8
+	htlcMin  uint64
+	htlcMax  uint64
+	capacity uint64
+}
+
+// inDeadEnd flags an inEdge whose tail has no channel except to the head:
+// a route through the tail would have to come back through the head, so
+// unless the tail is the payer it is never on a route into the head.
+const inDeadEnd = 1 << 7
+
+// appendIn appends node v's incoming directions in g to dst.
+func appendIn(dst []inEdge, g *Snapshot, v uint32) []inEdge {
+	for _, a := range g.nodes.at(v).adj {
+		ci := a.ref >> 1
+		ei := ci<<1 | (a.ref&1 ^ 1) // the direction pointing into v
+		e := g.edges.at(ei)
+		flags := e.flags
+		dead := true
+		for _, b := range g.nodes.at(a.peer).adj {
+			if b.peer != v {
+				dead = false
+				break
+			}
+		}
+		if dead {
+			flags |= inDeadEnd
+		}
+		dst = append(dst, inEdge{u: a.peer, ei: ei, feeBase: e.feeBase, feePPM: e.feePPM, delta: e.delta, flags: flags,
+			htlcMin: e.htlcMin, htlcMax: e.htlcMax, capacity: *g.caps.at(ci)})
+	}
+	return dst
+}
+
+// inIndex holds every node's incoming directions with the fields a search
+// reads, in adjacency order: node v's are in[off[v]:off[v+1]]. A search
+// reads them sequentially instead of loading one edge record and one
+// capacity per relaxation.
+type inIndex struct {
+	in  []inEdge
+	off []uint32
+}
+
+func buildInIndex(g *Snapshot) *inIndex {
+	n := g.nodes.n
+	x := &inIndex{off: make([]uint32, n+1)}
+	total := 0
+	for v := range n {
+		total += len(g.nodes.at(v).adj)
+	}
+	x.in = make([]inEdge, 0, total)
+	for v := range n {
+		x.off[v] = uint32(len(x.in))
+		x.in = appendIn(x.in, g, v)
+	}
+	x.off[n] = uint32(len(x.in))
+	return x
+}
+
+// searchIndex is a snapshot's lazily built search index. It is built by the
+// snapshot's second single-path search, so that a snapshot searched once
+// (a node's graph changes with every gossip update) does not pay for it,
+// and shared by all later searches of the snapshot: 48 bytes per directed
+// edge, held as long as the snapshot is.
+type searchIndex struct {
+	searches atomic.Int32
+	once     sync.Once
+	built    atomic.Pointer[inIndex]
+}
+
+// get returns the index of g (whose searchIndex x is), or nil before g's
+// second search.
+func (x *searchIndex) get(g *Snapshot) *inIndex {
+	if x == nil {
+		return nil
+	}
+	if ix := x.built.Load(); ix != nil {
+		return ix
+	}
+	if x.searches.Add(1) < 2 {
+		return nil
+	}
+	x.once.Do(func() { x.built.Store(buildInIndex(g)) })
+	return x.built.Load()
+}
+
+// incoming returns node v's incoming directions in g, from the snapshot's
+// index when it has one, else copied into inTmp.
+func (p *pathfinder) incoming(g *Snapshot, v uint32) []inEdge {
+	if x := p.in; x != nil {
+		return x.in[x.off[v]:x.off[v+1]]
+	}
+	p.inTmp = appendIn(p.inTmp[:0], g, v)
+	return p.inTmp
 }
 
 // capTerm is one cached capacity term of the bimodal prior.
@@ -99,23 +240,31 @@ type capTerm struct {
 }
 
 // capTerms returns the capacity-term cache for a search with model m over
-// g, sized to g's channels and reset when the model's scale changes.
+// g, sized to g's channels. It is emptied when the model's scale or the
+// snapshot changes, so that every filled entry holds the capacity of g's
+// channel (capacity 0 = not filled).
 func (p *pathfinder) capTerms(g *Snapshot, m *BimodalModel) []capTerm {
 	if n := int(g.chans.n); len(p.capE) < n {
 		p.capE = append(p.capE, make([]capTerm, n-len(p.capE))...)
 	}
-	if p.capScale != m.scale {
+	if p.capScale != m.scale || p.capSnap != g.uid || g.uid == 0 {
 		clear(p.capE)
-		p.capScale = m.scale
+		p.capScale, p.capSnap = m.scale, g.uid
 	}
 	return p.capE
 }
 
-func (p *pathfinder) reset(g *Snapshot) {
+// reset prepares p for one query over g: single for run, else for mpp
+// (which uses lab and excl).
+func (p *pathfinder) reset(g *Snapshot, single bool) {
 	n, e := int(g.nodes.n), int(g.chans.n)
-	if len(p.lab) < n {
-		p.lab, p.excl = make([]label, n), make([]uint32, n)
+	if single && len(p.nl) < n {
+		p.nl = make([]nodeLabel, n)
 		p.gen = math.MaxUint32 // force the stamp reset below
+	}
+	if !single && len(p.lab) < n {
+		p.lab, p.excl = make([]label, n), make([]uint32, n)
+		p.gen = math.MaxUint32
 	}
 	if len(p.exclEdge) < e {
 		p.exclEdge = make([]uint32, e)
@@ -124,12 +273,34 @@ func (p *pathfinder) reset(g *Snapshot) {
 	}
 	p.gen++
 	if p.gen == 0 { // wrapped or reallocated: clear every stamp array
+		clear(p.nl)
 		clear(p.lab)
 		clear(p.excl)
 		clear(p.exclEdge)
 		p.gen = 1
 	}
+	p.single = single
 	p.heap = p.heap[:0]
+}
+
+// touch makes node u's nodeLabel current for this query (unlabelled,
+// dist +Inf, no flags) and returns it.
+func (p *pathfinder) touch(u uint32) *nodeLabel {
+	l := &p.nl[u]
+	if l.seen != p.gen {
+		*l = nodeLabel{dist: math.Inf(1), seen: p.gen}
+	}
+	return l
+}
+
+// markChannel flags both ends of channel ci (single-path searches only).
+func (p *pathfinder) markChannel(g *Snapshot, ci uint32) {
+	if !p.single {
+		return
+	}
+	c := g.chans.at(ci)
+	p.touch(c.node1).flags |= nodeMarked
+	p.touch(c.node2).flags |= nodeMarked
 }
 
 // loadObservations maps mission-control knowledge onto this snapshot's edge
@@ -156,6 +327,7 @@ func (p *pathfinder) loadObservations(s *search) {
 		p.bounds = append(p.bounds, s.mc.bounds(r, *s.g.caps.at(ci), s.now))
 		p.obsUsed = append(p.obsUsed, ei)
 		p.obsSlot[ei] = int32(len(p.bounds))
+		p.markChannel(s.g, ci)
 	}
 }
 
@@ -176,6 +348,7 @@ func (p *pathfinder) loadLocal(s *search) {
 		p.bounds = append(p.bounds, Bounds{liq, liq})
 		p.obsUsed = append(p.obsUsed, ei)
 		p.obsSlot[ei] = int32(len(p.bounds))
+		p.markChannel(s.g, ei>>1)
 	}
 }
 
@@ -239,30 +412,51 @@ func (p *pathfinder) probability(s *search, ei uint32, amount, capacity uint64) 
 	return s.cfg.Model.Probability(amount, capacity, b)
 }
 
-// run performs a Dijkstra search from the target back to the source and
-// returns the directed edges of the path from source to target.
+// run performs a Dijkstra search (A* for probabilistic queries with the
+// bimodal model, see potentials) from the target back to the source and
+// returns the directed edges of the path from source to target. p must
+// have been reset for a single-path search.
 func (p *pathfinder) run(s *search) ([]uint32, error) {
 	g := s.g
 	gen := p.gen
-	p.lab[s.dst] = label{dist: 0, amt: s.amount, exp: s.final, seen: gen}
-	p.push(heapItem{0, s.dst})
+	nl := p.nl[:g.nodes.n]
+	p.in = g.index.get(g)
+	defer func() { p.in = nil }() // do not keep the snapshot's index alive
 	found := false
 	var fast *BimodalModel // the default model has a cheaper prior path
 	var capE []capTerm
+	// pot[hopClass(flags)] is the A* potential of a node: a lower bound on
+	// the cost of its path from the source (see potentials).
+	var pot [4]float64
+	// hop bounds the attempt-cost term of every hop priced by the prior
+	// (BimodalModel.hopBound), and ub is the source's key once it has a
+	// label: a node whose key would not be below ub is never settled
+	// before the source, so relaxations that cannot beat it are skipped
+	// before their probability is computed.
+	var hop float64
+	ub := math.Inf(1)
 	if s.kind == costProbabilistic {
 		fast, _ = s.cfg.Model.(*BimodalModel)
 		if fast != nil {
 			capE = p.capTerms(g, fast)
+			pot = p.potentials(s, fast)
+			if useHopBound {
+				hop = fast.hopBound(s.amount, s.cfg.AttemptCost)
+			}
 		}
 	}
+	prune := fast != nil && useHopBound
+	ld := p.touch(s.dst)
+	*ld = nodeLabel{dist: 0, amt: s.amount, exp: s.final, seen: gen, flags: ld.flags &^ nodeDone}
+	p.push(heapItem{pot[hopClass(ld.flags)], s.dst})
 	for len(p.heap) > 0 {
 		it := p.pop()
 		v := it.node
-		lv := &p.lab[v]
-		if lv.done == gen || it.dist > lv.dist {
+		lv := &nl[v]
+		if lv.flags&nodeDone != 0 || it.dist > lv.dist+pot[hopClass(lv.flags)] {
 			continue
 		}
-		lv.done = gen
+		lv.flags |= nodeDone
 		if v == s.src {
 			found = true
 			break
@@ -271,24 +465,35 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 			continue
 		}
 		av, xv, dv, hv := lv.amt, lv.exp, lv.dist, lv.hops
+		// The amount terms are computed on first use: many settled nodes
+		// relax no edge that needs a probability.
 		var terms amountTerms
-		if fast != nil {
-			terms = fast.terms(av)
-		}
-		for _, a := range g.nodes.at(v).adj {
-			ci, u := a.ref>>1, a.peer
-			ei := ci<<1 | (a.ref&1 ^ 1) // the direction pointing into v
-			lu := &p.lab[u]
-			if lu.done == gen || p.excl[u] == gen || p.exclEdge[ci] == gen {
+		haveTerms := false
+		for i, in := 0, p.incoming(g, v); i < len(in); i++ {
+			ie := &in[i]
+			u, ei := ie.u, ie.ei
+			// Dead ends are skipped in the bimodal (A*) searches only: a
+			// skipped label changes the heap's order among equal keys, and
+			// the other strategies keep their routes exactly as before.
+			if ie.flags&inDeadEnd != 0 && u != s.src && prune {
 				continue
 			}
-			// Costs are non-negative: a label no worse than v's cannot be
-			// improved through v, so skip it before touching the edge.
-			if lu.seen == gen && lu.dist <= dv {
-				continue
+			ci := ei >> 1
+			lu := &nl[u]
+			touched := lu.seen == gen
+			marked := false
+			if touched {
+				// Costs are non-negative: a label no worse than v's
+				// cannot be improved through v, so skip it before
+				// touching the edge (an unlabelled node has dist +Inf).
+				if lu.flags&(nodeDone|nodeExcluded) != 0 || lu.dist <= dv {
+					continue
+				}
+				if marked = lu.flags&nodeMarked != 0; marked && p.exclEdge[ci] == gen {
+					continue
+				}
 			}
-			e := g.edges.at(ei)
-			if !e.usable() || av < e.htlcMin || av > e.htlcMax {
+			if ie.flags&(edgePresent|edgeDisabled) != edgePresent || av < ie.htlcMin || av > ie.htlcMax {
 				continue
 			}
 			if u == s.src && s.local != nil && s.local.Liquidity(g.chans.at(ci).id, Direction(ei&1)) < av {
@@ -299,7 +504,7 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 			}
 			var f, delta uint64
 			if u != s.src {
-				f, delta = fee(e.feeBase, e.feePPM, av), uint64(e.delta)
+				f, delta = fee(ie.feeBase, ie.feePPM, av), uint64(ie.delta)
 			}
 			au := av + f
 			if au < av || au-s.amount > s.maxFee {
@@ -319,19 +524,37 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 				cost = float64(f) + s.cfg.RiskFactor*float64(av)*float64(delta)*1e-9
 				// The probability term is non-negative: skip computing it
 				// when the rest already cannot improve u's label.
-				if lu.seen == gen && dv+cost >= lu.dist {
+				if touched && dv+cost >= lu.dist {
 					continue
 				}
-				capacity := *g.caps.at(ci)
+				pu := pot[0]
+				if touched {
+					pu = pot[hopClass(lu.flags)]
+				}
+				// Each bound below is summed as the exact key will be,
+				// and rounding is monotonic, so no skip ever drops a
+				// relaxation the exact key would keep.
+				if dv+cost+pu >= ub {
+					continue
+				}
 				var pr float64
-				if fast != nil && p.obsSlot[ei] == 0 {
-					ce := &capE[ci]
-					if ce.capacity != capacity {
-						*ce = capTerm{capacity, fast.capTerm(capacity)}
+				if fast != nil && !(marked && p.obsSlot[ei] != 0) {
+					// A prior-priced hop costs at least hop more (hop
+					// carries a margin far above rounding, and is 0 when
+					// P could round to 1).
+					if dv+(cost+hop)+pu >= ub {
+						continue
 					}
-					pr = fast.priorE(&terms, av, capacity, ce.e)
+					ce := &capE[ci]
+					if ce.capacity == 0 { // not filled for this snapshot
+						*ce = capTerm{ie.capacity, fast.capTerm(ie.capacity)}
+					}
+					if !haveTerms {
+						terms, haveTerms = fast.terms(av), true
+					}
+					pr = fast.priorE(&terms, av, ce.capacity, ce.e)
 				} else {
-					pr = p.probability(s, ei, av, capacity)
+					pr = p.probability(s, ei, av, ie.capacity)
 				}
 				if pr < s.cfg.MinProbability || pr <= 0 {
 					continue
@@ -342,18 +565,26 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 					// The 1e-9 margin dwarfs the rounding of both sides,
 					// and the sum is associated as below, so the skip
 					// never drops a relaxation the exact cost would keep.
-					if lu.seen == gen && dv+(cost+s.cfg.AttemptCost*(2*(1-pr)/(1+pr)*(1-1e-9))) >= lu.dist {
+					if lb := dv + (cost + s.cfg.AttemptCost*(2*(1-pr)/(1+pr)*(1-1e-9))); touched && lb >= lu.dist || lb+pu >= ub {
 						continue
 					}
 					cost -= s.cfg.AttemptCost * math.Log(pr)
 				}
 			}
 			d := dv + cost
-			if lu.seen == gen && d >= lu.dist {
+			if touched && d >= lu.dist {
 				continue
 			}
-			*lu = label{dist: d, amt: au, exp: xu, seen: gen, next: ei, hops: hv + 1}
-			p.push(heapItem{d, u})
+			var flags uint8
+			if touched {
+				flags = lu.flags
+			}
+			*lu = nodeLabel{dist: d, amt: au, exp: xu, seen: gen, next: ei, hops: hv + 1, flags: flags}
+			key := d + pot[hopClass(flags)]
+			if u == s.src && useHopBound {
+				ub = key
+			}
+			p.push(heapItem{key, u})
 		}
 	}
 	if !found {
@@ -361,7 +592,7 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 	}
 	var path []uint32
 	for v := s.src; v != s.dst; {
-		ei := p.lab[v].next
+		ei := nl[v].next
 		path = append(path, ei)
 		c := g.chans.at(ei >> 1)
 		if ei&1 == 0 {
@@ -371,6 +602,95 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 		}
 	}
 	return path, nil
+}
+
+// useHopBound switches the A* potential, the pruning against the source's
+// key and the skipping of dead ends on; tests compare with plain Dijkstra.
+var useHopBound = true
+
+// potentials turns run into an A* search for probabilistic queries with
+// the bimodal model, and returns the potential of each hop class (all zero:
+// plain Dijkstra).
+//
+// Every hop of a route carries at least the request's amount, so every hop
+// whose success probability is at most the prior's costs at least
+// h = m.hopBound(amount, AttemptCost). A probability can exceed the
+// prior's only on a direction with a positive lower bound (a success
+// observation, or the payer's known balance): call those free, costing at
+// least 0. hopClasses gives every node a level: the fewest non-free
+// channels on a path from the source, counted up to 3 (ignoring policies
+// and exclusions, which only remove paths). A path from the source to a
+// node of level k therefore costs at least k·h: that is its potential.
+// Across a non-free direction u→v, level(v) ≤ level(u)+1 and the cost is
+// at least h; across a free one level(v) ≤ level(u) and the cost is at
+// least 0. So along any direction the potential rises by at most the
+// direction's cost: it is consistent, A* settles each node with its Dijkstra distance,
+// and the route found costs exactly what plain Dijkstra's costs (only
+// equal-cost ties may resolve differently). On the 2021 graph the
+// potential alone settles 16 % (the simulator's queries) to 29 % (random
+// pairs) fewer nodes; with dead ends skipped as well, half as many.
+func (p *pathfinder) potentials(s *search, m *BimodalModel) [4]float64 {
+	h := m.hopBound(s.amount, s.cfg.AttemptCost)
+	if h == 0 || !useHopBound {
+		return [4]float64{}
+	}
+	p.free = p.free[:0]
+	for i, ei := range p.obsUsed {
+		if p.bounds[i].Lower == 0 {
+			continue
+		}
+		c := s.g.chans.at(ei >> 1)
+		tail, head := c.node1, c.node2
+		if ei&1 == 1 {
+			tail, head = head, tail
+		}
+		p.free = append(p.free, [2]uint32{tail, head})
+	}
+	p.hopClasses(s)
+	// Indexed by hopClass: level 3 or more, 1, 2, 0.
+	return [4]float64{3 * h, h, 2 * h, 0}
+}
+
+// levelBits are a nodeLabel's level flags for levels 0, 1, 2 (none: 3 or
+// more).
+var levelBits = [3]uint8{nodeHop1 | nodeHop2, nodeHop1, nodeHop2}
+
+// hopClasses records every node's level (see potentials) in the node
+// labels: a breadth-first scan from the source, two levels deep, over all
+// channels in both directions, where the free directions in p.free pass
+// the level on unchanged.
+func (p *pathfinder) hopClasses(s *search) {
+	g := s.g
+	front := append(p.front[:0], s.src)
+	p.touch(s.src).flags |= levelBits[0]
+	start := 0 // front[start:] is the current level
+	for k := range 3 {
+		// Free directions out of this level keep their heads in it.
+		for changed := len(p.free) > 0; changed; {
+			changed = false
+			for _, f := range p.free {
+				if l := p.touch(f[1]); l.flags&(nodeHop1|nodeHop2) == 0 && p.nl[f[0]].seen == p.gen && p.nl[f[0]].flags&(nodeHop1|nodeHop2) == levelBits[k] {
+					l.flags |= levelBits[k]
+					front = append(front, f[1])
+					changed = true
+				}
+			}
+		}
+		if k == 2 {
+			break
+		}
+		end := len(front)
+		for _, x := range front[start:end] {
+			for _, a := range g.nodes.at(x).adj {
+				if l := p.touch(a.peer); l.flags&(nodeHop1|nodeHop2) == 0 {
+					l.flags |= levelBits[k+1]
+					front = append(front, a.peer)
+				}
+			}
+		}
+		start = end
+	}
+	p.front = front
 }
 
 // buildRoute computes exact amounts and time locks along path (directed
@@ -482,12 +802,17 @@ func prepare(in Input, cfg *Config, kind costKind) (search, error) {
 func (p *pathfinder) applyExclusions(s *search, r *Request) {
 	for _, n := range r.ExcludeNodes {
 		if i, ok := s.g.nodeIndex(n); ok && i != s.src && i != s.dst {
-			p.excl[i] = p.gen
+			if p.single {
+				p.touch(i).flags |= nodeExcluded
+			} else {
+				p.excl[i] = p.gen
+			}
 		}
 	}
 	for _, c := range r.ExcludeChannels {
 		if i, ok := s.g.chanIndex(c); ok {
 			p.exclEdge[i] = p.gen
+			p.markChannel(s.g, i)
 		}
 	}
 }

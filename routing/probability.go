@@ -175,3 +175,29 @@ func (m *BimodalModel) priorE(t *amountTerms, amount, capacity uint64, e float64
 	}
 	return min(num/den, 1)
 }
+
+// hopBound returns a lower bound, valid for every channel whatever its
+// capacity, on the attempt-cost term attemptCost·(−ln P) of a hop carrying
+// at least amount under the prior (or under bounds without a lower
+// bound, which only lower P), or 0 when the bound is too small to help.
+//
+// From the density e^(−x/s) + e^((x−c)/s) + 1/c on [0, c]:
+//
+//	1 − P(a) = ∫₀ᵃ / ∫₀ᶜ ≥ s(1 − e^(−a/s)) / (2s + 1)
+//
+// (dropping the numerator's other non-negative terms and bounding the
+// denominator 2s(1 − e^(−c/s)) + 1 by 2s + 1), so −ln P ≥ −ln(1 − q) with
+// q = (1 − e^(−a/s)) / (2 + 1/s), decreasing in a: every hop of a route
+// for amount carries at least amount. The result is shrunk by a relative
+// 1e-6, far above the rounding of the search's computed −ln P.
+func (m *BimodalModel) hopBound(amount uint64, attemptCost float64) float64 {
+	q := -math.Expm1(-float64(amount)/m.scale) / (2 + 1/m.scale)
+	if !(q >= 1e-6) || !(attemptCost > 0) {
+		return 0
+	}
+	h := -attemptCost * math.Log1p(-q) * (1 - 1e-6)
+	if !(h >= 1) || math.IsInf(h, 0) {
+		return 0
+	}
+	return h
+}

@@ -87,7 +87,7 @@ func (s *singlePath) find(in Input) (Route, error) {
 	}
 	p := pool.Get().(*pathfinder)
 	defer pool.Put(p)
-	p.reset(q.g)
+	p.reset(q.g, true)
 	p.applyExclusions(&q, &in.Request)
 	p.loadObservations(&q)
 	defer p.clearObservations()

@@ -38,7 +38,7 @@ func benchScenario(b *testing.B, path string) {
 	}
 	var pays int
 	var ratio float64
-	start := time.Now()
+	start, startCPU := time.Now(), processCPU()
 	for b.Loop() {
 		res, err := Run(context.Background(), sc, Options{})
 		if err != nil {
@@ -48,7 +48,75 @@ func benchScenario(b *testing.B, path string) {
 		ratio = res.Strategies[0].Aggregate.SuccessRatio.Mean
 	}
 	b.ReportMetric(float64(pays)/time.Since(start).Seconds(), "payments/s")
+	if cpu := processCPU() - startCPU; cpu > 0 {
+		b.ReportMetric(float64(pays)/cpu.Seconds(), "payments/cpu-s")
+	}
 	b.ReportMetric(100*ratio, "success%")
+}
+
+// BenchmarkProbabilisticCLN2021Engine is BenchmarkProbabilisticCLN2021
+// without loading: the topology, balances and payments are prepared once,
+// and one op is one engine run (the simulation proper). SIM_BENCH_WORKERS
+// sets Engine.Workers (default GOMAXPROCS; 1 turns speculative routing
+// off).
+func BenchmarkProbabilisticCLN2021Engine(b *testing.B) {
+	dataDir(b, "ln-cln-2021-04-16")
+	var ov []Override
+	if n := os.Getenv("SIM_BENCH_PAYMENTS"); n != "" {
+		ov = append(ov, Override{"workload.payments", n})
+	}
+	sc, err := LoadScenario("testdata/cln2021-probabilistic.toml", ov...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	topo, _, err := LoadTopology(sc, sc.Seed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	NormalizeOrder(topo)
+	g, err := BuildGraph(topo, sc.Engine.BlockTime.D())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := InitBalances(topo, sc.Balances.Init, seedStream(sc.Seed, "balances")); err != nil {
+		b.Fatal(err)
+	}
+	wl, err := NewWorkload(sc.Workload)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pays, err := wl.Payments(WorkloadEnv{Topology: topo, Rand: seedStream(sc.Seed, "workload"), Dir: sc.Dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if w, err := strconv.Atoi(os.Getenv("SIM_BENCH_WORKERS")); err == nil {
+		workers = w
+	}
+	var n, ok int
+	start, startCPU := time.Now(), processCPU()
+	for b.Loop() {
+		e, err := NewEngine(sc.Engine, topo, g, builder(sc, "probabilistic"), pays, seedStream(sc.Seed, "engine", "probabilistic"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.Workers = workers
+		res, _, err := e.Run()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += len(res)
+		for _, r := range res {
+			if r.Success {
+				ok++
+			}
+		}
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "payments/s")
+	if cpu := processCPU() - startCPU; cpu > 0 {
+		b.ReportMetric(float64(n)/cpu.Seconds(), "payments/cpu-s")
+	}
+	b.ReportMetric(100*float64(ok)/float64(n), "success%")
 }
 
 // BenchmarkMemoryPerEdge measures the heap held per directed edge by

@@ -26,10 +26,14 @@
 // holds for every channel after every event (see TestConservation).
 //
 // Determinism: a run is a pure function of the scenario and its seed. Each
-// (strategy, run) pair is simulated single-threaded with random streams
-// derived from (seed, strategy, run); Run may spread pairs over several
-// goroutines, but the outputs are assembled in a fixed order, so one seed
-// yields byte-identical outputs with one worker or many.
+// (strategy, run) pair's events are processed by one goroutine with random
+// streams derived from (seed, strategy, run); Run may spread pairs over
+// several goroutines, but the outputs are assembled in a fixed order, so
+// one seed yields byte-identical outputs with one worker or many. Spare
+// workers compute payments' first routes ahead of their arrival
+// (speculate.go); a speculative route is used only when every input of its
+// search is unchanged at the arrival, so it is the route the arrival would
+// have computed.
 //
 // Scenario files (TOML) describe all of this; LoadScenario parses them with
 // strict validation, Run executes them and WriteOutputs writes summary.json,

@@ -307,11 +307,15 @@ type Engine struct {
 	arrived  int
 	inflight uint64
 	samples  []Sample
-	// Workers bounds the goroutines used by PrecomputeFirst (0: 1).
+	// Workers bounds the goroutines used by PrecomputeFirst and by
+	// speculative first routes (see speculate.go; 0 or 1: none). Results
+	// do not depend on it.
 	Workers int
 	// first holds precomputed first-round routes (PrecomputeFirst).
 	first    [][]routing.Route
 	firstErr []error
+	// spec holds speculative first-round routes (see speculate).
+	spec specState
 	// OnPaymentDone, if set, is called with the number of finished
 	// payments each time one finishes.
 	OnPaymentDone func(finished int)
@@ -432,6 +436,7 @@ func (e *Engine) Run() ([]PaymentResult, []Sample, error) {
 	if e.cfg.PrecomputeFirst {
 		e.precompute()
 	}
+	e.initSpeculation()
 	for n := 0; len(e.q) > 0; n++ {
 		if e.Cancel != nil && n&1023 == 0 {
 			select {
@@ -552,6 +557,8 @@ func (e *Engine) tryRoute(pi int32) error {
 	case e.stranded(p.Sender, req.ExcludeChannels):
 		// The payer cannot even leave its own node: no search needed.
 		err = routing.ErrNoRoute
+	case e.spec.on && s.attempts == 0 && len(s.exclude) == 0 && s.remaining == p.Amount && e.now == p.Time:
+		routes, err = e.speculated(pi, req)
 	default:
 		routes, err = e.strategy.FindRoutes(routing.Input{Graph: e.graph, Request: req, Mission: e.mc(p.Sender), Now: e.wall(e.now)})
 	}
@@ -786,6 +793,7 @@ func (e *Engine) settle(k int32, pos int) error {
 	}
 	s := &e.ps[pt.pay]
 	e.mc(e.pays[pt.pay].Sender).ReportSuccess(pt.route, e.wall(e.now))
+	e.spec.learnt(e.pays[pt.pay].Sender)
 	s.inflight--
 	s.fee += pt.route.Fee
 	s.hops = max(s.hops, int32(len(pt.hops)))
@@ -804,6 +812,7 @@ func (e *Engine) senderFail(k int32) error {
 	pt := &e.parts[k]
 	s := &e.ps[pt.pay]
 	m := e.mc(e.pays[pt.pay].Sender)
+	e.spec.learnt(e.pays[pt.pay].Sender)
 	switch fh := int(pt.failHop); {
 	case fh == 0:
 		// The payer's own channel: nothing to learn (lnd's

@@ -21,7 +21,7 @@ import (
 
 // Version identifies the simulator's model in summary.json; bump it when a
 // change alters results for the same scenario and seed.
-const Version = "paymesh-sim/0.1"
+const Version = "paymesh-sim/0.2"
 
 // Options control how Run executes (not what it computes: results do not
 // depend on Options).

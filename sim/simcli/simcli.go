@@ -58,7 +58,7 @@ func (f *common) register(c *cobra.Command, defOut string) {
 	fl.StringVar(&f.payments, "payments", "", "override workload.payments")
 	fl.StringVar(&f.rate, "rate", "", "override workload.rate (payments/s)")
 	fl.StringVar(&f.strategies, "strategies", "", "comma-separated strategy labels (overrides strategies)")
-	fl.IntVar(&f.workers, "workers", 0, "simulations run at once (default: all cores); results do not depend on it")
+	fl.IntVar(&f.workers, "workers", 0, "goroutines (default: all cores): simulations run at once, spare ones route each simulation's payments ahead; results do not depend on it")
 	fl.StringArrayVar(&f.sets, "set", nil, "override any scenario key: --set engine.hop_latency='\"50ms\"' (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
 }

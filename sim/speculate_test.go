@@ -1,0 +1,82 @@
+package sim
+
+import (
+	"reflect"
+	"testing"
+)
+
+// TestSpeculationWorkers: speculative first routes (Engine.Workers > 1)
+// give exactly the results of the serial engine, for every strategy, while
+// actually being used and actually being invalidated (a high arrival rate
+// on a small graph makes payers' mission control and channels change
+// between a batch and the arrivals it covers).
+func TestSpeculationWorkers(t *testing.T) {
+	sc, err := LoadScenario("testdata/small.toml", Override{"runs", "1"}, Override{"workload.payments", "300"},
+		Override{"workload.rate", "40.0"}, Override{"workload.senders", `"zipf"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _, err := LoadTopology(sc, sc.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	NormalizeOrder(base)
+	if err := InitBalances(base, BalanceUniform, seedStream(1, "b")); err != nil {
+		t.Fatal(err)
+	}
+	g, err := BuildGraph(base, sc.Engine.BlockTime.D())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl, err := NewWorkload(sc.Workload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pays, err := wl.Payments(WorkloadEnv{Topology: base, Rand: seedStream(1, "w")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		label string
+		pure  bool
+	}{
+		{"probabilistic", true}, {"lnd-v0.10", true}, {"mpp", true}, {"cheapest", true}, {"oracle", false},
+	} {
+		t.Run(tc.label, func(t *testing.T) {
+			run := func(workers int) ([]PaymentResult, []Sample, specState) {
+				e, err := NewEngine(sc.Engine, base, g, builder(sc, tc.label), pays, seedStream(1, tc.label))
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.Workers = workers
+				e.AfterEvent = func(e *Engine) error { return e.CheckConservation() }
+				res, series, err := e.Run()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res, series, e.spec
+			}
+			want, wantSeries, serial := run(1)
+			if serial.on {
+				t.Fatal("speculation on with one worker")
+			}
+			for _, w := range []int{2, 5} {
+				got, gotSeries, st := run(w)
+				if st.on != tc.pure {
+					t.Fatalf("%d workers: speculation on = %v, want %v", w, st.on, tc.pure)
+				}
+				if tc.pure && (st.hits == 0 || st.stale == 0 || st.batches < 2) {
+					t.Fatalf("%d workers: %d hits, %d stale, %d batches: speculation not exercised", w, st.hits, st.stale, st.batches)
+				}
+				for i := range want {
+					if !reflect.DeepEqual(got[i], want[i]) {
+						t.Fatalf("%d workers: payment %d: got %+v, want %+v", w, i, got[i], want[i])
+					}
+				}
+				if !reflect.DeepEqual(gotSeries, wantSeries) {
+					t.Fatalf("%d workers: time series differ", w)
+				}
+			}
+		})
+	}
+}
