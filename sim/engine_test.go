@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/paymesh/paymesh/routing"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -15,8 +17,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestConservation checks balance[0]+balance[1]+locked = capacity on
 // every channel after every event, for every strategy, with offline nodes
 // and hold times in play.
-func TestConservation(t *testing.T) {
-	sc, err := LoadScenario("testdata/small.toml", Override{"runs", "1"})
+// smallRun loads testdata/small.toml with overrides and prepares what an
+// engine needs: the topology with uniform random balances, its routing
+// graph and the workload's payments (seed 1).
+func smallRun(t *testing.T, overrides ...Override) (*Scenario, *Topology, *routing.Snapshot, []Payment) {
+	t.Helper()
+	sc, err := LoadScenario("testdata/small.toml", overrides...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +46,11 @@ func TestConservation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sc, base, g, pays
+}
+
+func TestConservation(t *testing.T) {
+	sc, base, g, pays := smallRun(t, Override{"runs", "1"})
 	for _, label := range sc.Strategies {
 		t.Run(label, func(t *testing.T) {
 			events := 0

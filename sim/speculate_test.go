@@ -11,31 +11,8 @@ import (
 // on a small graph makes payers' mission control and channels change
 // between a batch and the arrivals it covers).
 func TestSpeculationWorkers(t *testing.T) {
-	sc, err := LoadScenario("testdata/small.toml", Override{"runs", "1"}, Override{"workload.payments", "300"},
+	sc, base, g, pays := smallRun(t, Override{"runs", "1"}, Override{"workload.payments", "300"},
 		Override{"workload.rate", "40.0"}, Override{"workload.senders", `"zipf"`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, _, err := LoadTopology(sc, sc.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	NormalizeOrder(base)
-	if err := InitBalances(base, BalanceUniform, seedStream(1, "b")); err != nil {
-		t.Fatal(err)
-	}
-	g, err := BuildGraph(base, sc.Engine.BlockTime.D())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl, err := NewWorkload(sc.Workload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pays, err := wl.Payments(WorkloadEnv{Topology: base, Rand: seedStream(1, "w")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		label string
 		pure  bool
