@@ -246,6 +246,18 @@ func TestPaymentInvoiceRefusals(t *testing.T) {
 	}
 }
 
+// connectNodes connects every pair of nodes.
+func connectNodes(ctx context.Context, t *testing.T, nodes []*Node) {
+	t.Helper()
+	for i := range nodes {
+		for j := range i {
+			if _, err := nodes[i].Connect(ctx, nodes[j].Addrs()[0].String()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestPaymentIntermediaryRestart stops the middle node of A→B→C while
 // payments cross it and starts it again from its data dir: every payment
 // ends (succeeded or failed), nothing stays pending, and every channel's
@@ -255,15 +267,7 @@ func TestPaymentIntermediaryRestart(t *testing.T) {
 	nodes := []*Node{startDir(t, dirs[0]), startDir(t, dirs[1]), startDir(t, dirs[2])}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	connectAll := func() {
-		for i := range nodes {
-			for j := range i {
-				if _, err := nodes[i].Connect(ctx, nodes[j].Addrs()[0].String()); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
+	connectAll := func() { connectNodes(ctx, t, nodes) }
 	connectAll()
 	var ids []channel.ID
 	for i := 0; i < 2; i++ {

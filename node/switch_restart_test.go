@@ -158,15 +158,7 @@ func TestSettleRestoredAfterRestart(t *testing.T) {
 	a, c := nodes[0], nodes[2]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	connectAll := func() {
-		for i := range nodes {
-			for j := range i {
-				if _, err := nodes[i].Connect(ctx, nodes[j].Addrs()[0].String()); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
+	connectAll := func() { connectNodes(ctx, t, nodes) }
 	connectAll()
 	var ids []channel.ID
 	for i := range 2 {
