@@ -66,7 +66,7 @@ func newStreamCmd(g *globals) *cobra.Command {
 	send.Flags().Uint64Var(&maxAmount, "max-amount", 0, "largest payment the stream carries (default --amount)")
 	send.Flags().Uint64Var(&maxFee, "max-fee", 0, "fee cap for one payment of --max-amount (default 5% + 1000)")
 	send.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "stop sending after this long")
-	send.Flags().BoolVar(&keep, "keep", false, "keep the stream open afterwards (see `stream list`)")
+	send.Flags().BoolVar(&keep, "keep", false, "keep the stream open afterwards (see paymesh stream list)")
 
 	list := &cobra.Command{
 		Use:   "list",
