@@ -55,8 +55,15 @@
 // skip relaxations that cannot beat the payer's tentative key, and dead
 // ends (a node whose every channel leads to the node being settled). From
 // its second search on, a snapshot keeps every node's incoming directions
-// in one array (48 bytes per directed edge) that searches read
-// sequentially.
+// in one array (24 bytes per directed edge: HTLC limits are kept as a range
+// of amounts they certainly admit, checked against the edge record outside
+// it, and capacities are read from the snapshot when needed) that searches
+// read sequentially.
+//
+// Loaders stream their input with bounded memory. LoadCLN reads a seekable
+// input of the usual shape with a direct scan, and anything else (or
+// anything the scan would not load cleanly) with encoding/json, from where
+// it started, so errors and reports never depend on which path ran.
 //
 // # Probability and mission control
 //

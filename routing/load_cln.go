@@ -37,7 +37,21 @@ type clnChannel struct {
 // accepted: the direction is inferred from source < destination. Halves of
 // one channel are merged; active=false marks the direction disabled; delay
 // becomes ms at MsPerBlock per block. gzip input is accepted.
+//
+// A seekable input (a file, say) of the usual shape is read by a direct
+// scan, about three times faster; anything that scan does not load cleanly
+// is read again from where it started, as any other input is read.
 func LoadCLN(r io.Reader, opts LoadOptions) (*Graph, LoadReport, error) {
+	if rs, ok := r.(io.ReadSeeker); ok && !opts.Strict {
+		if start, err := rs.Seek(0, io.SeekCurrent); err == nil {
+			if g, rep, ok := loadCLNFast(rs, opts); ok {
+				return g, rep, nil
+			}
+			if _, err := rs.Seek(start, io.SeekStart); err != nil {
+				return nil, LoadReport{Format: FormatCLN}, fmt.Errorf("load %s: rewind: %w", FormatCLN, err)
+			}
+		}
+	}
 	return load(r, opts, FormatCLN, func(l *loader) error {
 		byID := map[ChannelID]*clnChannel{}
 		var order []*clnChannel
@@ -71,14 +85,20 @@ func LoadCLN(r io.Reader, opts LoadOptions) (*Graph, LoadReport, error) {
 		if err != nil {
 			return err
 		}
-		l.merged = true
-		for _, c := range order {
-			if err := l.addChannel("channels", c.index, c.info.ID, c.info); err != nil {
-				return err
-			}
-		}
-		return nil
+		return l.addCLNChannels(order)
 	})
+}
+
+// addCLNChannels adds the channels merged from halves, in order of their
+// first half.
+func (l *loader) addCLNChannels(order []*clnChannel) error {
+	l.merged = true
+	for _, c := range order {
+		if err := l.addChannel("channels", c.index, c.info.ID, c.info); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type dupError struct{ error }

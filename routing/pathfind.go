@@ -130,17 +130,24 @@ type pathfinder struct {
 	inTmp []inEdge
 }
 
-// inEdge is a direction into a node as a search reads it: 48 bytes.
+// inEdge is a direction into a node as a search reads it: 24 bytes. The
+// HTLC limits are held approximately, as a range of amounts they certainly
+// admit (see admits); an amount outside it is checked against the edge
+// record, and the capacity is read from the snapshot when a search needs
+// it (once per channel and pathfinder for the bimodal prior).
 type inEdge struct {
-	u        uint32 // the tail: the node offering the HTLC
-	ei       uint32 // directed edge index
-	feeBase  uint32
-	feePPM   uint32
-	delta    uint32
-	flags    uint8
-	htlcMin  uint64
-	htlcMax  uint64
-	capacity uint64
+	u       uint32 // the tail: the node offering the HTLC
+	ei      uint32 // directed edge index
+	feeBase uint32
+	feePPM  uint32
+	delta   uint32
+	flags   uint8
+	// minLog is bits.Len64(htlcMin−1) (0 when htlcMin ≤ 1): every amount
+	// with amount>>minLog != 0 is at least htlcMin.
+	minLog uint8
+	// maxLo encodes a lower bound of htlcMax (see packMax): every amount
+	// up to unpackMax(maxLo) is at most htlcMax.
+	maxLo uint16
 }
 
 // inDeadEnd flags an inEdge whose tail has no channel except to the head:
@@ -148,13 +155,51 @@ type inEdge struct {
 // unless the tail is the payer it is never on a route into the head.
 const inDeadEnd = 1 << 7
 
+// maxMantBits is the precision of inEdge.maxLo: an htlcMax is rounded down
+// to its top maxMantBits bits, below it by less than 1/512 of it.
+const maxMantBits = 10
+
+// packMax encodes h rounded down as a 10-bit mantissa and a 6-bit shift.
+func packMax(h uint64) uint16 {
+	sh := max(bits.Len64(h)-maxMantBits, 0)
+	return uint16(h>>sh) | uint16(sh)<<maxMantBits
+}
+
+// unpackMax decodes packMax: at most the packed value, by less than 1/512.
+func unpackMax(x uint16) uint64 {
+	return uint64(x&(1<<maxMantBits-1)) << (x >> maxMantBits)
+}
+
+// admits reports whether edge e (whose index entry is ie) admits an HTLC
+// of amount a: from the index alone when a is within its certain range,
+// else from the edge record.
+func (ie *inEdge) admits(g *Snapshot, a uint64) bool {
+	if a>>ie.minLog != 0 && a <= unpackMax(ie.maxLo) {
+		return true
+	}
+	e := g.edges.at(ie.ei)
+	return a >= e.htlcMin && a <= e.htlcMax
+}
+
+// makeIn returns the index entry of directed edge ei = e into a node from
+// its tail u.
+func makeIn(u, ei uint32, e *edge, dead bool) inEdge {
+	in := inEdge{u: u, ei: ei, feeBase: e.feeBase, feePPM: e.feePPM, delta: e.delta, flags: e.flags,
+		maxLo: packMax(e.htlcMax)}
+	if e.htlcMin > 1 {
+		in.minLog = uint8(bits.Len64(e.htlcMin - 1))
+	}
+	if dead {
+		in.flags |= inDeadEnd
+	}
+	return in
+}
+
 // appendIn appends node v's incoming directions in g to dst.
 func appendIn(dst []inEdge, g *Snapshot, v uint32) []inEdge {
 	for _, a := range g.nodes.at(v).adj {
 		ci := a.ref >> 1
 		ei := ci<<1 | (a.ref&1 ^ 1) // the direction pointing into v
-		e := g.edges.at(ei)
-		flags := e.flags
 		dead := true
 		for _, b := range g.nodes.at(a.peer).adj {
 			if b.peer != v {
@@ -162,11 +207,7 @@ func appendIn(dst []inEdge, g *Snapshot, v uint32) []inEdge {
 				break
 			}
 		}
-		if dead {
-			flags |= inDeadEnd
-		}
-		dst = append(dst, inEdge{u: a.peer, ei: ei, feeBase: e.feeBase, feePPM: e.feePPM, delta: e.delta, flags: flags,
-			htlcMin: e.htlcMin, htlcMax: e.htlcMax, capacity: *g.caps.at(ci)})
+		dst = append(dst, makeIn(a.peer, ei, g.edges.at(ei), dead))
 	}
 	return dst
 }
@@ -199,8 +240,8 @@ func buildInIndex(g *Snapshot) *inIndex {
 // searchIndex is a snapshot's lazily built search index. It is built by the
 // snapshot's second single-path search, so that a snapshot searched once
 // (a node's graph changes with every gossip update) does not pay for it,
-// and shared by all later searches of the snapshot: 48 bytes per directed
-// edge, held as long as the snapshot is.
+// and shared by all later searches of the snapshot: 24 bytes per directed
+// edge and 4 per node, held as long as the snapshot is.
 type searchIndex struct {
 	searches atomic.Int32
 	once     sync.Once
@@ -319,7 +360,7 @@ func (p *pathfinder) loadObservations(s *search) {
 	ids.mu.RLock()
 	defer ids.mu.RUnlock()
 	for k, r := range s.mc.obs {
-		ci, ok := ids.chans[k.Channel]
+		ci, ok := ids.channelLocked(k.Channel)
 		if !ok || ci >= s.g.chans.n || s.g.chans.at(ci).node1 == removedNode {
 			continue
 		}
@@ -493,7 +534,7 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 					continue
 				}
 			}
-			if ie.flags&(edgePresent|edgeDisabled) != edgePresent || av < ie.htlcMin || av > ie.htlcMax {
+			if ie.flags&(edgePresent|edgeDisabled) != edgePresent || !ie.admits(g, av) {
 				continue
 			}
 			if u == s.src && s.local != nil && s.local.Liquidity(g.chans.at(ci).id, Direction(ei&1)) < av {
@@ -547,14 +588,15 @@ func (p *pathfinder) run(s *search) ([]uint32, error) {
 					}
 					ce := &capE[ci]
 					if ce.capacity == 0 { // not filled for this snapshot
-						*ce = capTerm{ie.capacity, fast.capTerm(ie.capacity)}
+						c := *g.caps.at(ci)
+						*ce = capTerm{c, fast.capTerm(c)}
 					}
 					if !haveTerms {
 						terms, haveTerms = fast.terms(av), true
 					}
 					pr = fast.priorE(&terms, av, ce.capacity, ce.e)
 				} else {
-					pr = p.probability(s, ei, av, ie.capacity)
+					pr = p.probability(s, ei, av, *g.caps.at(ci))
 				}
 				if pr < s.cfg.MinProbability || pr <= 0 {
 					continue

@@ -2,11 +2,14 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/paymesh/paymesh/routing"
 )
 
 // BenchmarkCLoTHDefault is CLoTH's default experiment on its own data
@@ -120,10 +123,16 @@ func BenchmarkProbabilisticCLN2021Engine(b *testing.B) {
 }
 
 // BenchmarkMemoryPerEdge measures the heap held per directed edge by
-// everything a simulation keeps: the sim topology, the routing graph and
-// the engine's channel state, on a scale-free graph
-// (default 20,000 nodes, 10 channels per new node; SIM_BENCH_NODES and
-// SIM_BENCH_M scale it, e.g. 100000 and 10 for 1,000,000 channels).
+// everything a simulation keeps: the sim topology, the routing graph, the
+// engine's channel state and the graph's search index (built by a
+// snapshot's second search, so a few searches run before measuring), on a
+// scale-free graph (default 20,000 nodes, 10 channels per new node;
+// SIM_BENCH_NODES and SIM_BENCH_M scale it, e.g. 100000 and 10 for
+// 1,000,000 channels). It also reports the index's share (index-bytes/edge)
+// and the scratch space one search keeps between searches
+// (scratch-bytes/edge: one pathfinder, held by routing's sync.Pool, one per
+// concurrent search; measured as what the pool's second GC frees, so it
+// reads 0 if the pool ever stops keeping a victim generation).
 func BenchmarkMemoryPerEdge(b *testing.B) {
 	n, m := 20_000, 10
 	if v, err := strconv.Atoi(os.Getenv("SIM_BENCH_NODES")); err == nil {
@@ -133,7 +142,7 @@ func BenchmarkMemoryPerEdge(b *testing.B) {
 		m = v
 	}
 	for b.Loop() {
-		var before, after runtime.MemStats
+		var before, noIndex, withScratch, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		topo, err := Generate(GeneratorConfig{Model: "ba", Nodes: n, M: m, Capacity: Dist{Kind: "lognormal", Mean: 5e8, Sigma: 1}}, seedStream(1, "mem"))
@@ -153,11 +162,32 @@ func BenchmarkMemoryPerEdge(b *testing.B) {
 			b.Fatal(err)
 		}
 		runtime.GC()
+		runtime.ReadMemStats(&noIndex)
+		searchAFew(b, e, topo)
+		runtime.GC() // the routing pool's scratch survives one GC (victim) ...
+		runtime.ReadMemStats(&withScratch)
+		runtime.GC() // ... and is freed by the second
 		runtime.ReadMemStats(&after)
-		edges := 2 * len(topo.Channels)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(edges), "bytes/edge")
-		b.ReportMetric(float64(edges), "edges")
+		edges := float64(2 * len(topo.Channels))
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/edges, "bytes/edge")
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(noIndex.HeapAlloc))/edges, "index-bytes/edge")
+		b.ReportMetric(float64(int64(withScratch.HeapAlloc)-int64(after.HeapAlloc))/edges, "scratch-bytes/edge")
+		b.ReportMetric(edges, "edges")
 		runtime.KeepAlive(g)
 		runtime.KeepAlive(e)
+	}
+}
+
+// searchAFew runs a few of e's searches between nodes of t, enough for the
+// graph's search index to be built; a search needs only to run, not to
+// find a route.
+func searchAFew(b *testing.B, e *Engine, t *Topology) {
+	b.Helper()
+	n := len(t.Nodes)
+	for i := range 3 {
+		req := routing.Request{Source: routing.NodeID(t.Nodes[i]), Target: routing.NodeID(t.Nodes[n-1-i]), Amount: 10_000_000}
+		if _, err := e.strategy.FindRoutes(routing.Input{Graph: e.graph, Request: req}); err != nil && !errors.Is(err, routing.ErrNoRoute) {
+			b.Fatal(err)
+		}
 	}
 }
