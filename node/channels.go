@@ -132,6 +132,9 @@ type chanManager struct {
 	// failWrites, when positive, makes that many of the next group commits
 	// fail without writing (tests of the recovery from a failed write).
 	failWrites atomic.Int32
+	// splitReads, for tests that count a session's inbox, hands each
+	// message read to the session as an item of its own.
+	splitReads atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -143,7 +146,51 @@ type chanManager struct {
 	byShort  map[uint64]channel.ID
 	credit   *channel.Credit
 
-	preimages sync.Map // channel.Hash → channel.Hash
+	preimages preimageSet
+}
+
+// preimageSet holds the preimages this node settles HTLCs with, by payment
+// hash; it is safe for concurrent use. A map behind a read-write lock
+// rather than a sync.Map: a busy session looks one up per incoming HTLC,
+// and a sync.Map's lookup (a boxed key, a trie walked node by node) costs
+// several cache misses when it holds many preimages.
+type preimageSet struct {
+	mu sync.RWMutex
+	m  map[channel.Hash]channel.Hash
+}
+
+// Store adds preimage pre of payment hash h.
+func (p *preimageSet) Store(h, pre channel.Hash) {
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = make(map[channel.Hash]channel.Hash)
+	}
+	p.m[h] = pre
+	p.mu.Unlock()
+}
+
+// Delete forgets the preimage of h.
+func (p *preimageSet) Delete(h channel.Hash) {
+	p.mu.Lock()
+	delete(p.m, h)
+	p.mu.Unlock()
+}
+
+// get returns the preimage of h.
+func (p *preimageSet) get(h channel.Hash) (channel.Hash, bool) {
+	p.mu.RLock()
+	pre, ok := p.m[h]
+	p.mu.RUnlock()
+	return pre, ok
+}
+
+// Load returns the preimage of h as a channel.Hash, as a sync.Map would.
+func (p *preimageSet) Load(h channel.Hash) (any, bool) {
+	pre, ok := p.get(h)
+	if !ok {
+		return nil, false
+	}
+	return pre, true
 }
 
 func newChanManager(n *Node) (*chanManager, error) {
@@ -467,8 +514,14 @@ func (m *chanManager) startStream(s *peerSession, cs *chanStream) {
 	go func() {
 		defer m.wg.Done()
 		var downErr error
-		cs.runReader(func(msg *wire.ChanMessage) {
-			_ = s.post(sessItem{kind: itemMsg, cs: cs, msg: msg})
+		cs.runReader(func(msgs []*wire.ChanMessage) {
+			if m.splitReads.Load() {
+				for _, msg := range msgs {
+					_ = s.post(sessItem{kind: itemMsg, cs: cs, msgs: []*wire.ChanMessage{msg}})
+				}
+				return
+			}
+			_ = s.post(sessItem{kind: itemMsg, cs: cs, msgs: msgs})
 		}, func(err error) { downErr = err })
 		cs.close()
 		<-cs.done
@@ -518,8 +571,8 @@ func (h preimageHooks) incoming(s *peerSession, id channel.ID, htlc channel.HTLC
 	}
 	var out channel.Output
 	var err error
-	if pre, ok := h.m.preimages.Load(htlc.PaymentHash); ok {
-		out, err = e.m.Fulfill(htlc.ID, pre.(channel.Hash), now)
+	if pre, ok := h.m.preimages.get(htlc.PaymentHash); ok {
+		out, err = e.m.Fulfill(htlc.ID, pre, now)
 	} else {
 		out, err = e.m.FailHTLC(htlc.ID, []byte("unknown payment hash"))
 	}
@@ -611,15 +664,22 @@ func (n *Node) SendHTLC(ctx context.Context, id channel.ID, amount uint64, hash 
 	if err != nil {
 		return HTLCResult{}, err
 	}
-	select {
-	case r := <-res:
-		if r.Err != nil && r.Preimage == nil && r.Reason == nil {
-			return r, r.Err
+	var r HTLCResult
+	if done := ctx.Done(); done == nil {
+		// A context that never ends: a plain receive, cheaper than a
+		// select for callers that send many HTLCs at once.
+		r = <-res
+	} else {
+		select {
+		case r = <-res:
+		case <-done:
+			return HTLCResult{}, ctx.Err()
 		}
-		return r, nil
-	case <-ctx.Done():
-		return HTLCResult{}, ctx.Err()
 	}
+	if r.Err != nil && r.Preimage == nil && r.Reason == nil {
+		return r, r.Err
+	}
+	return r, nil
 }
 
 // OfferHTLC offers an HTLC on channel id and returns at once with a channel

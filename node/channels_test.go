@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -12,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/paymesh/paymesh/protocol/channel"
+	"github.com/paymesh/paymesh/protocol/wire"
 	"github.com/paymesh/paymesh/routing"
 )
 
@@ -359,4 +362,66 @@ func TestChannelRecoversFromFailedWrite(t *testing.T) {
 			t.Logf("%d fulfilled, %d ended unpersisted", fulfilled, failed)
 		})
 	}
+}
+
+// TestFrameBuffered checks the test runReader uses to read on without
+// blocking: true only when a whole frame (length prefix and body) is
+// buffered.
+func TestFrameBuffered(t *testing.T) {
+	long := make([]byte, 300)
+	tests := []struct {
+		name string
+		in   []byte
+		want bool
+	}{
+		{"empty", nil, false},
+		{"prefix only", []byte{3}, false},
+		{"body cut short", []byte{3, 1, 2}, false},
+		{"whole frame", []byte{3, 1, 2, 3}, true},
+		{"whole frame and more", []byte{1, 9, 5, 1}, true},
+		{"empty frame", []byte{0}, true},
+		{"two-byte prefix cut", []byte{0xac}, false},
+		{"two-byte prefix, body cut", append([]byte{0xac, 0x02}, long[:299]...), false},
+		{"two-byte prefix, whole", append([]byte{0xac, 0x02}, long...), true},
+		{"overlong prefix", bytes.Repeat([]byte{0xff}, 11), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			br := bufio.NewReaderSize(bytes.NewReader(tt.in), chanReadBuffer)
+			if len(tt.in) > 0 {
+				if _, err := br.Peek(1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := frameBuffered(br); got != tt.want {
+				t.Errorf("frameBuffered(%x) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzFrameBuffered checks frameBuffered against the frame reader: when it
+// reports a whole frame buffered, the frame reads from the buffered bytes
+// alone; when the bytes hold a whole frame, it says so.
+func FuzzFrameBuffered(f *testing.F) {
+	f.Add([]byte{3, 1, 2, 3})
+	f.Add([]byte{3, 1, 2})
+	f.Add([]byte{0xac, 0x02, 1})
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > chanReadBuffer {
+			b = b[:chanReadBuffer]
+		}
+		br := bufio.NewReaderSize(bytes.NewReader(b), chanReadBuffer)
+		if len(b) > 0 {
+			if _, err := br.Peek(len(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := frameBuffered(br)
+		_, err := wire.NewFrameReader(bytes.NewReader(b), 1<<30).ReadFrame()
+		if whole := err == nil; got != whole {
+			t.Fatalf("frameBuffered(%x) = %v, but reading the frame: %v", b, got, err)
+		}
+	})
 }

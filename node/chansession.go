@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -73,7 +74,7 @@ const (
 type sessItem struct {
 	kind itemKind
 	cs   *chanStream
-	msg  *wire.ChanMessage
+	msgs []*wire.ChanMessage // itemMsg: messages read from cs, in order
 	err  error
 	op   func(*peerSession)
 }
@@ -92,6 +93,9 @@ type chanEntry struct {
 	annDone bool
 	// expiredTold marks offered HTLCs already reported as expired.
 	expiredTold map[uint64]bool
+	// hint is how many records and messages the channel's last round
+	// held (see newOutput).
+	hint [2]int
 }
 
 // HTLCResult is how an HTLC offered by this node ended.
@@ -315,9 +319,14 @@ func (s *peerSession) gather(batch []sessItem, now time.Time) {
 func (s *peerSession) handle(it sessItem, now time.Time) {
 	switch it.kind {
 	case itemMsg:
-		if it.cs == s.cur {
+		// A message may end the stream's epoch: the rest are then dropped,
+		// as if they had arrived after it.
+		for _, msg := range it.msgs {
+			if it.cs != s.cur {
+				break
+			}
 			it.cs.heard = true
-			s.onMessage(it.msg, now)
+			s.onMessage(msg, now)
 		}
 	case itemStreamUp:
 		s.onStreamUp(it.cs)
@@ -343,24 +352,49 @@ func (s *peerSession) addKV(id channel.ID, kv store.KV) {
 
 // apply merges a machine's output into this round's.
 func (s *peerSession) apply(id channel.ID, out channel.Output) {
-	if out.Empty() {
-		if _, ok := s.outs[id]; !ok {
-			s.outs[id] = &channel.Output{}
-			s.touched = append(s.touched, id)
-		}
-		return
-	}
 	o, ok := s.outs[id]
 	if !ok {
-		o = &channel.Output{}
+		o = s.newOutput(id)
 		s.outs[id] = o
 		s.touched = append(s.touched, id)
 	}
-	o.Merge(out)
+	if out.Empty() {
+		return
+	}
 	if !s.urgent && !onlyUpdates(out) {
 		s.urgent = true
 	}
+	if len(o.Events) == 0 {
+		// The first events of the round are taken over rather than copied
+		// (a co-signed state reports one event per HTLC it settles): a
+		// machine's output is built afresh for each call and never
+		// retained by the machine, so the round may own it.
+		o.Events, out.Events = out.Events, nil
+	}
+	o.Merge(out)
 }
+
+// newOutput returns the empty output of channel id for the round being
+// built, with room for as many records and messages as the channel's
+// previous round held: a busy channel's round holds thousands, and growing
+// them from nothing would allocate and copy each about twice. (Events are
+// taken over from the machine, see apply.)
+func (s *peerSession) newOutput(id channel.ID) *channel.Output {
+	o := &channel.Output{}
+	if e := s.chans[id]; e != nil {
+		if n := e.hint[0]; n > 0 {
+			o.Records = make([]channel.Record, 0, n)
+		}
+		if n := e.hint[1]; n > 0 {
+			o.Messages = make([]*wire.ChanMessage, 0, n)
+		}
+	}
+	return o
+}
+
+// maxHint bounds the room newOutput makes for a round's records and
+// messages of one channel.
+const maxHint = 8192
 
 // onlyUpdates reports whether out holds nothing but own updates (their
 // records and messages).
@@ -482,9 +516,14 @@ func (s *peerSession) flushOnce(now time.Time) {
 		s.outs[id].Merge(out)
 	}
 	appends := make([]pendingAppend, 0, len(s.touched))
+	nmsgs := 0
 	for _, id := range s.touched {
 		out := s.outs[id]
 		e := s.chans[id]
+		nmsgs += len(out.Messages)
+		if e != nil {
+			e.hint[0], e.hint[1] = min(len(out.Records), maxHint), min(len(out.Messages), maxHint)
+		}
 		// A preimage the peer revealed is stored with the state that
 		// holds its fulfill: after a crash the node still knows it, and
 		// can claim the incoming HTLC it paid for (see fulfilledKVs).
@@ -506,7 +545,7 @@ func (s *peerSession) flushOnce(now time.Time) {
 		}
 		appends = append(appends, a)
 	}
-	r := &round{cs: s.cur, start: time.Now()}
+	r := &round{cs: s.cur, start: time.Now(), msgs: make([]*wire.ChanMessage, 0, nmsgs)}
 	for _, id := range s.touched {
 		r.msgs = append(r.msgs, s.outs[id].Messages...)
 	}
@@ -561,14 +600,11 @@ func writeAppends(st *store.ChannelLog, pending []pendingAppend) error {
 	for i := range pending {
 		p := &pending[i]
 		a := p.a
-		a.Records = make([][]byte, len(p.recs))
-		for j, r := range p.recs {
-			b, err := r.Marshal()
-			if err != nil {
-				return fmt.Errorf("channel %s: %w", channel.ID(a.ID), err)
-			}
-			a.Records[j] = b
+		recs, err := channel.MarshalRecords(p.recs)
+		if err != nil {
+			return fmt.Errorf("channel %s: %w", channel.ID(a.ID), err)
 		}
+		a.Records = recs
 		if p.snap != nil {
 			snap, err := p.snap.Marshal()
 			if err != nil {
@@ -625,28 +661,33 @@ func (s *peerSession) finish(r *round, now time.Time) {
 func (s *peerSession) settleEarly(now time.Time) {
 	for _, id := range s.touched {
 		out := s.outs[id]
-		n := 0
-		for _, ev := range out.Events {
-			if ev.Kind == channel.EventHTLCAdded && len(ev.HTLC.Onion) == 0 {
-				n++
+		early := false
+		for i := range out.Events {
+			if ev := &out.Events[i]; ev.Kind == channel.EventHTLCAdded && len(ev.HTLC.Onion) == 0 {
+				early = true
+				break
 			}
 		}
-		if n == 0 {
+		if !early {
 			continue
 		}
-		early := make([]channel.Event, 0, n)
-		kept := make([]channel.Event, 0, len(out.Events)-n)
-		for _, ev := range out.Events {
-			if ev.Kind == channel.EventHTLCAdded && len(ev.HTLC.Onion) == 0 {
-				early = append(early, ev)
-			} else {
-				kept = append(kept, ev)
+		// The events are filtered in place; what handling the early ones
+		// outputs goes to a fresh list, appended to the kept ones after.
+		evs := out.Events
+		out.Events = nil
+		k := 0
+		for i := range evs {
+			if ev := &evs[i]; ev.Kind == channel.EventHTLCAdded && len(ev.HTLC.Onion) == 0 {
+				s.onEvent(id, *ev, now)
+				continue
 			}
+			if k != i {
+				evs[k] = evs[i]
+			}
+			k++
 		}
-		out.Events = kept
-		for _, ev := range early {
-			s.onEvent(id, ev, now)
-		}
+		clear(evs[k:])
+		out.Events = append(evs[:k], out.Events...)
 	}
 }
 
@@ -724,7 +765,9 @@ func (s *peerSession) onMessage(msg *wire.ChanMessage, now time.Time) {
 			return
 		}
 		if msg.GetError() == nil {
-			s.send(&wire.ChanMessage{ChannelId: id[:], Body: &wire.ChanMessage_Error{Error: &wire.ChanError{Reason: "unknown channel"}}})
+			// A copy of the id: slicing id itself would move it to the heap
+			// for every message.
+			s.send(&wire.ChanMessage{ChannelId: bytes.Clone(id[:]), Body: &wire.ChanMessage_Error{Error: &wire.ChanError{Reason: "unknown channel"}}})
 		}
 		return
 	}

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"io"
 	"sync"
@@ -28,9 +30,14 @@ const (
 	chanServiceName = "paymesh.channel"
 	// chanStreamMemory is reserved on each stream's resource scope: read
 	// buffer, frame buffer and write buffer.
-	chanStreamMemory = wire.MaxChannelFrame + 32<<10
-	chanIdle         = 30 * time.Minute // a stream silent this long is closed
-	chanWriteLimit   = 15 * time.Second // one flush may take this long
+	chanStreamMemory = wire.MaxChannelFrame + chanReadBuffer + 32<<10
+	// chanReadBuffer is the stream's read buffer: the frames it holds
+	// whole are handed to the session together (see runReader).
+	chanReadBuffer = 32 << 10
+	// chanReadBatch bounds the messages handed to the session at once.
+	chanReadBatch  = 512
+	chanIdle       = 30 * time.Minute // a stream silent this long is closed
+	chanWriteLimit = 15 * time.Second // one flush may take this long
 )
 
 // chanStream is one channel-protocol stream to a peer.
@@ -144,11 +151,20 @@ func (cs *chanStream) runWriter(onDown func(error)) {
 	}
 }
 
-// runReader reads frames until the stream ends, handing each message to
-// deliver. Garbled or oversize frames end the stream with that error.
-func (cs *chanStream) runReader(deliver func(*wire.ChanMessage), onDown func(error)) {
-	fr := wire.NewFrameReader(cs.s, wire.MaxChannelFrame)
+// runReader reads frames until the stream ends, handing messages to
+// deliver: every frame already whole in the read buffer is read before the
+// messages go, together (up to chanReadBatch), so a burst of updates costs
+// the session one hand-over rather than one per message; a frame not yet
+// whole is never waited for while messages are held. Garbled or oversize
+// frames end the stream with that error, once the messages before them
+// are delivered.
+func (cs *chanStream) runReader(deliver func([]*wire.ChanMessage), onDown func(error)) {
+	// The frame reader reads from br itself (it is large enough), so what
+	// br holds is what the frame reader has not consumed.
+	br := bufio.NewReaderSize(cs.s, chanReadBuffer)
+	fr := wire.NewFrameReader(br, wire.MaxChannelFrame)
 	var armed time.Time
+	var batch []*wire.ChanMessage
 	for {
 		// The idle deadline is pushed back at most once a minute rather
 		// than per message (each push costs a timer): a stream is closed
@@ -159,14 +175,37 @@ func (cs *chanStream) runReader(deliver func(*wire.ChanMessage), onDown func(err
 		}
 		m := new(wire.ChanMessage)
 		if err := fr.ReadMsg(m); err != nil {
+			if len(batch) > 0 {
+				deliver(batch)
+			}
 			if errors.Is(err, io.EOF) {
 				err = io.EOF
 			}
 			onDown(err)
 			return
 		}
-		deliver(m)
+		batch = append(batch, m)
+		if len(batch) < chanReadBatch && frameBuffered(br) {
+			continue
+		}
+		deliver(batch)
+		batch = nil
 	}
+}
+
+// frameBuffered reports whether br holds a whole frame (its length prefix
+// and body), which can then be read without blocking.
+func frameBuffered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, err := br.Peek(n)
+	if err != nil {
+		return false
+	}
+	l, k := binary.Uvarint(b)
+	return k > 0 && l <= uint64(n-k)
 }
 
 // release returns the stream's reserved memory once both loops are done.

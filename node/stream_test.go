@@ -151,6 +151,7 @@ func TestStreamBadPackets(t *testing.T) {
 		t.Fatal(err)
 	}
 	leg := st.leg
+	waitNoPending(t, nodes, ids) // the setup payment's state co-signed on both ends
 	before := channelOf(t, nodes[2], ids[1]).LocalBalance
 	send := func(mut func(p *onion.StreamPacket, amt *uint64, hash *channel.Hash)) (int, string) {
 		t.Helper()

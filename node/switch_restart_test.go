@@ -74,6 +74,7 @@ func waitInbox(t *testing.T, s *peerSession, n int) {
 func TestSettleRestoredRacesFulfill(t *testing.T) {
 	nodes := startCluster(t, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
+	b.chans.splitReads.Store(true) // the test counts B's inbox in messages
 	ids := openLine(t, nodes, 10_000_000, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

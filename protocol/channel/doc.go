@@ -91,7 +91,10 @@
 // records since the last snapshot; it recomputes every state and checks
 // every hash and signature, so it is also the audit of a log (its error
 // names the first bad record). Snapshot returns one record that replaces
-// all earlier ones; write it and delete those atomically.
+// all earlier ones; write it and delete those atomically. Record.Marshal
+// (and MarshalRecords, for a round's records in one buffer) writes the
+// update and state records of a busy channel by hand, byte for byte what
+// proto.Marshal writes; the storage format is the protobuf ChanRecord.
 //
 // # Errors
 //

@@ -324,9 +324,21 @@ func (m *Machine) appendOwn(u update) Output {
 	m.logs[m.me].entries = append(m.logs[m.me].entries, u)
 	m.flows[m.me].apply(&u)
 	w := u.toWire()
-	out.Records = []Record{recUpdate(w)}
+	// The record, the message and the output's slices of them in one
+	// allocation (see toWire).
+	b := &struct {
+		rec  wire.ChanRecord
+		body wire.ChanRecord_Update
+		recs [1]Record
+		msgs [1]*wire.ChanMessage
+	}{}
+	b.body.Update = w
+	b.rec.Body = &b.body
+	b.recs[0] = Record{&b.rec}
+	out.Records = b.recs[:]
 	if m.link == linkUp {
-		out.Messages = []*wire.ChanMessage{updateMessage(m.id[:], w)}
+		b.msgs[0] = updateMessage(m.id[:], w)
+		out.Messages = b.msgs[:]
 	}
 	return out
 }

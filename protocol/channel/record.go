@@ -82,7 +82,7 @@ func (r Record) StateHash() (Hash, bool) {
 
 // Marshal returns the record's storage bytes.
 func (r Record) Marshal() ([]byte, error) {
-	b, err := proto.Marshal(r.pb)
+	b, err := marshalRecord(r.pb)
 	if err != nil {
 		return nil, fmt.Errorf("channel: marshal record: %w", err)
 	}
@@ -106,11 +106,6 @@ func recOpen(m *wire.ChanOpen) Record {
 	return Record{&wire.ChanRecord{Body: &wire.ChanRecord_Open{Open: m}}}
 }
 
-// recUpdate records an own update given in wire form.
-func recUpdate(w *wire.ChanUpdate) Record {
-	return Record{&wire.ChanRecord{Body: &wire.ChanRecord_Update{Update: w}}}
-}
-
 func recShutdown(at uint64) Record {
 	return Record{&wire.ChanRecord{Body: &wire.ChanRecord_Shutdown{Shutdown: &wire.ChanShutdown{UpdatesSent: at}}}}
 }
@@ -131,12 +126,18 @@ func stateRecordPB(ss *SignedState) *wire.ChanRecordState {
 func recState(ss *SignedState, remote []update) Record {
 	pb := stateRecordPB(ss)
 	if len(remote) > 0 {
-		pb.RemoteUpdates = make([]*wire.ChanUpdate, len(remote))
-		for i := range remote {
-			pb.RemoteUpdates[i] = remote[i].toWire()
-		}
+		pb.RemoteUpdates = toWireAll(remote)
 	}
 	return Record{&wire.ChanRecord{Body: &wire.ChanRecord_State{State: pb}}}
 }
 
-func onionHash(onion []byte) Hash { return sha256.Sum256(onion) }
+// emptyOnionHash is the SHA-256 of an empty onion: an HTLC without an
+// onion (a direct payment) need not hash it again.
+var emptyOnionHash = Hash(sha256.Sum256(nil))
+
+func onionHash(onion []byte) Hash {
+	if len(onion) == 0 {
+		return emptyOnionHash
+	}
+	return sha256.Sum256(onion)
+}

@@ -16,14 +16,16 @@ func (m *Machine) nextState(counts [2]uint64, final bool) (*State, error) {
 		NextHTLC: prev.NextHTLC, Final: final, Prev: m.cur.Hash}
 	var removed []bool // by index in prev.HTLCs
 	nRemoved := 0
-	var adds [2][]HTLC
+	var nAdds [2]int
 	for s := Side(0); s < 2; s++ {
 		if counts[s] < prev.Updates[s] || counts[s] > m.logs[s].end() {
 			return nil, fmt.Errorf("%w: %s updates %d outside [%d, %d]", ErrBadSequence, s,
 				counts[s], prev.Updates[s], m.logs[s].end())
 		}
-		for _, u := range m.logs[s].between(prev.Updates[s], counts[s]) {
-			h := u.htlc
+		us := m.logs[s].between(prev.Updates[s], counts[s])
+		for j := range us {
+			u := &us[j]
+			h := &u.htlc
 			switch u.kind {
 			case UpdateAdd:
 				if h.ID != st.NextHTLC[s] {
@@ -34,7 +36,7 @@ func (m *Machine) nextState(counts [2]uint64, final bool) (*State, error) {
 				}
 				st.NextHTLC[s]++
 				st.Balance[s] -= h.Amount
-				adds[s] = append(adds[s], h)
+				nAdds[s]++
 			case UpdateFulfill, UpdateFail:
 				i := prev.find(s.Other(), h.ID)
 				if i < 0 {
@@ -57,8 +59,10 @@ func (m *Machine) nextState(counts [2]uint64, final bool) (*State, error) {
 		}
 	}
 	// prev.HTLCs are sorted by (offerer, id), and each side's adds carry
-	// ids above its pending ones: keep each side's block, then its adds.
-	st.HTLCs = make([]HTLC, 0, len(prev.HTLCs)-nRemoved+len(adds[0])+len(adds[1]))
+	// ids above its pending ones: keep each side's block, then its adds
+	// (taken from the log in a second pass, so that they are copied once,
+	// into a list allocated at its final size).
+	st.HTLCs = make([]HTLC, 0, len(prev.HTLCs)-nRemoved+nAdds[0]+nAdds[1])
 	i := 0
 	for s := Side(0); s < 2; s++ {
 		for ; i < len(prev.HTLCs) && prev.HTLCs[i].Offerer == s; i++ {
@@ -66,7 +70,15 @@ func (m *Machine) nextState(counts [2]uint64, final bool) (*State, error) {
 				st.HTLCs = append(st.HTLCs, prev.HTLCs[i])
 			}
 		}
-		st.HTLCs = append(st.HTLCs, adds[s]...)
+		if nAdds[s] == 0 {
+			continue
+		}
+		us := m.logs[s].between(prev.Updates[s], counts[s])
+		for j := range us {
+			if us[j].kind == UpdateAdd {
+				st.HTLCs = append(st.HTLCs, us[j].htlc)
+			}
+		}
 	}
 	if final && len(st.HTLCs) > 0 {
 		return nil, fmt.Errorf("%w: final state with pending HTLCs", ErrUnexpected)
@@ -137,7 +149,11 @@ func (m *Machine) trimLogs() {
 	}
 	for s := range 2 {
 		m.logs[s].trim(m.cur.State.Updates[s])
-		m.flows[s] = flow{nextID: m.cur.State.NextHTLC[s]}
+		// The removal set is cleared rather than reallocated: a busy
+		// channel refills it with as many removals every state.
+		removed := m.flows[s].removed
+		clear(removed)
+		m.flows[s] = flow{nextID: m.cur.State.NextHTLC[s], removed: removed}
 		for i := range m.logs[s].entries {
 			m.flows[s].apply(&m.logs[s].entries[i])
 		}

@@ -1,7 +1,6 @@
 package channel
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
@@ -44,23 +43,89 @@ type update struct {
 // the onion and reason, which are never modified): updates live in logs
 // that are shifted in place, while records and messages built from them
 // are marshalled later.
+//
+// Each kind's protobuf messages (and the bytes cloned for them) are
+// allocated as one block (addWire, fulfillWire): an HTLC's updates are the
+// hot path of a busy channel, and one allocation is cheaper than four. The
+// messages are only ever used through their pointers, never copied.
 func (u *update) toWire() *wire.ChanUpdate {
 	switch u.kind {
 	case UpdateAdd:
-		h := &u.htlc
-		return &wire.ChanUpdate{Kind: &wire.ChanUpdate_Add{Add: &wire.ChanAddHTLC{
-			UpdateIndex: u.index, HtlcId: h.ID, Amount: h.Amount,
-			PaymentHash: bytes.Clone(h.PaymentHash[:]), ExpiryUnixMs: h.Expiry, Onion: h.Onion,
-		}}}
+		return new(addWire).set(u)
 	case UpdateFulfill:
-		return &wire.ChanUpdate{Kind: &wire.ChanUpdate_Fulfill{Fulfill: &wire.ChanFulfillHTLC{
-			UpdateIndex: u.index, HtlcId: u.htlc.ID, Preimage: bytes.Clone(u.preimage[:]),
-		}}}
+		return new(fulfillWire).set(u)
 	default:
 		return &wire.ChanUpdate{Kind: &wire.ChanUpdate_Fail{Fail: &wire.ChanFailHTLC{
 			UpdateIndex: u.index, HtlcId: u.htlc.ID, Reason: u.reason,
 		}}}
 	}
+}
+
+// toWireAll returns the wire forms of us, as toWire does, with the blocks
+// of each kind allocated together.
+func toWireAll(us []update) []*wire.ChanUpdate {
+	var nAdd, nFulfill int
+	for i := range us {
+		switch us[i].kind {
+		case UpdateAdd:
+			nAdd++
+		case UpdateFulfill:
+			nFulfill++
+		}
+	}
+	adds := make([]addWire, nAdd)
+	fulfills := make([]fulfillWire, nFulfill)
+	ws := make([]*wire.ChanUpdate, len(us))
+	for i := range us {
+		switch us[i].kind {
+		case UpdateAdd:
+			ws[i] = adds[0].set(&us[i])
+			adds = adds[1:]
+		case UpdateFulfill:
+			ws[i] = fulfills[0].set(&us[i])
+			fulfills = fulfills[1:]
+		default:
+			ws[i] = us[i].toWire()
+		}
+	}
+	return ws
+}
+
+// addWire is the wire form of an add, in one block.
+type addWire struct {
+	u    wire.ChanUpdate
+	k    wire.ChanUpdate_Add
+	a    wire.ChanAddHTLC
+	hash Hash
+}
+
+// set fills b with add u (sharing its onion, never modified) and returns
+// the update.
+func (b *addWire) set(u *update) *wire.ChanUpdate {
+	h := &u.htlc
+	b.hash = h.PaymentHash
+	b.a.UpdateIndex, b.a.HtlcId, b.a.Amount = u.index, h.ID, h.Amount
+	b.a.PaymentHash, b.a.ExpiryUnixMs, b.a.Onion = b.hash[:], h.Expiry, h.Onion
+	b.k.Add = &b.a
+	b.u.Kind = &b.k
+	return &b.u
+}
+
+// fulfillWire is the wire form of a fulfill, in one block.
+type fulfillWire struct {
+	u   wire.ChanUpdate
+	k   wire.ChanUpdate_Fulfill
+	f   wire.ChanFulfillHTLC
+	pre Hash
+}
+
+// set fills b with fulfill u and returns the update.
+func (b *fulfillWire) set(u *update) *wire.ChanUpdate {
+	b.pre = u.preimage
+	b.f.UpdateIndex, b.f.HtlcId, b.f.Preimage = u.index, u.htlc.ID, b.pre[:]
+	b.k.Fulfill = &b.f
+	b.u.Kind = &b.k
+	return &b.u
 }
 
 // message wraps u as a message of channel id.
@@ -71,16 +136,27 @@ func (u *update) message(id []byte) *wire.ChanMessage {
 // updateMessage wraps w as a message of channel id (shared, not copied);
 // the message shares w's body.
 func updateMessage(id []byte, w *wire.ChanUpdate) *wire.ChanMessage {
-	m := &wire.ChanMessage{ChannelId: id}
 	switch k := w.Kind.(type) {
 	case *wire.ChanUpdate_Add:
-		m.Body = &wire.ChanMessage_Add{Add: k.Add}
+		b := &struct {
+			m    wire.ChanMessage
+			body wire.ChanMessage_Add
+		}{}
+		b.body.Add = k.Add
+		b.m.ChannelId, b.m.Body = id, &b.body
+		return &b.m
 	case *wire.ChanUpdate_Fulfill:
-		m.Body = &wire.ChanMessage_Fulfill{Fulfill: k.Fulfill}
+		b := &struct {
+			m    wire.ChanMessage
+			body wire.ChanMessage_Fulfill
+		}{}
+		b.body.Fulfill = k.Fulfill
+		b.m.ChannelId, b.m.Body = id, &b.body
+		return &b.m
 	case *wire.ChanUpdate_Fail:
-		m.Body = &wire.ChanMessage_Fail{Fail: k.Fail}
+		return &wire.ChanMessage{ChannelId: id, Body: &wire.ChanMessage_Fail{Fail: k.Fail}}
 	}
-	return m
+	return &wire.ChanMessage{ChannelId: id}
 }
 
 func addFromWire(sender Side, a *wire.ChanAddHTLC) (update, error) {
