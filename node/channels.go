@@ -558,9 +558,15 @@ func (h preimageHooks) resolved(channel.ID, uint64, HTLCResult) {
 }
 func (h preimageHooks) holds(channel.ID, channel.HTLC) bool { return false }
 
-// fulfilledKVs stores the preimage under pre/ for PreimageTTL: a restart
-// still knows what an HTLC it offered was paid with.
+// fulfilledKVs stores the preimage of an onion-routed HTLC under pre/ for
+// PreimageTTL: a payment resumed after a restart learns from it that it
+// was paid. A direct HTLC (no onion) has no payment record to resume: its
+// preimage went to the caller of SendHTLC/OfferHTLC and stays in the
+// channel's log, so nothing more is stored.
 func (h preimageHooks) fulfilledKVs(_ channel.ID, htlc channel.HTLC, pre channel.Hash) []store.KV {
+	if len(htlc.Onion) == 0 {
+		return nil
+	}
 	return []store.KV{{Key: store.PreimageKey(htlc.PaymentHash), Value: pre[:], TTL: store.PreimageTTL}}
 }
 

@@ -425,3 +425,24 @@ func FuzzFrameBuffered(f *testing.F) {
 		}
 	})
 }
+
+// A direct HTLC (no onion) leaves its preimage with its caller and in the
+// channel's log only: the payer's store keeps no pre/ entry for it.
+func TestDirectHTLCStoresNoPreimage(t *testing.T) {
+	a, b, _, _ := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := a.OpenChannel(ctx, b.ID(), 1_000_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := b.AddPreimage(randomPreimage(t))
+	r, err := a.SendHTLC(ctx, id, 10, hash, time.Now().Add(time.Minute), nil)
+	if err != nil || r.Preimage == nil {
+		t.Fatalf("HTLC: %+v %v", r, err)
+	}
+	waitSettled(t, a, b, id)
+	if _, found, err := a.store.Preimage(hash); err != nil || found {
+		t.Fatalf("payer stored the preimage of a direct HTLC (%v)", err)
+	}
+}

@@ -437,6 +437,7 @@ func (e *Engine) Run() ([]PaymentResult, []Sample, error) {
 		e.precompute()
 	}
 	e.initSpeculation()
+	defer e.stopSpeculation()
 	for n := 0; len(e.q) > 0; n++ {
 		if e.Cancel != nil && n&1023 == 0 {
 			select {

@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"errors"
 	"reflect"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // TestSpeculationWorkers: speculative first routes (Engine.Workers > 1)
@@ -54,6 +57,60 @@ func TestSpeculationWorkers(t *testing.T) {
 					t.Fatalf("%d workers: time series differ", w)
 				}
 			}
+		})
+	}
+}
+
+// TestSpeculationStops: a run that ends early (an AfterEvent error, a
+// cancellation) while searches are still queued stops the speculation
+// goroutines before Run returns.
+func TestSpeculationStops(t *testing.T) {
+	sc, base, g, pays := smallRun(t, Override{"runs", "1"}, Override{"workload.payments", "300"},
+		Override{"workload.rate", "40.0"})
+	errStop := errors.New("stop")
+	for _, tc := range []struct {
+		label string
+		setup func(e *Engine)
+		want  error
+	}{
+		{"after-event", func(e *Engine) {
+			n := 0
+			e.AfterEvent = func(*Engine) error {
+				if n++; n == 50 {
+					return errStop
+				}
+				return nil
+			}
+		}, errStop},
+		{"cancel", func(e *Engine) {
+			c := make(chan struct{})
+			n := 0
+			e.AfterEvent = func(*Engine) error {
+				if n++; n == 2000 {
+					close(c)
+				}
+				return nil
+			}
+			e.Cancel = c
+		}, ErrCanceled},
+	} {
+		t.Run(tc.label, func(t *testing.T) {
+			e, err := NewEngine(sc.Engine, base, g, builder(sc, "probabilistic"), pays, seedStream(1, "probabilistic"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Workers = 3
+			tc.setup(e)
+			if _, _, err := e.Run(); !errors.Is(err, tc.want) {
+				t.Fatalf("Run: %v, want %v", err, tc.want)
+			}
+			if !e.spec.on || e.spec.batches == 0 {
+				t.Fatalf("speculation on = %v after %d chunks: not exercised", e.spec.on, e.spec.batches)
+			}
+			if e.spec.pool != nil {
+				t.Fatal("speculation pool not stopped")
+			}
+			goleak.VerifyNone(t)
 		})
 	}
 }
