@@ -255,15 +255,7 @@ func (s *peerSession) run() {
 				return
 			}
 		}
-	drain:
-		for len(batch) < sessionBatch {
-			select {
-			case it := <-s.inbox:
-				batch = append(batch, it)
-			default:
-				break drain
-			}
-		}
+		batch = s.drainInbox(batch)
 		now := time.Now()
 		// A write that completed meanwhile goes first: its messages are due.
 		select {
@@ -286,6 +278,20 @@ func (s *peerSession) run() {
 	}
 }
 
+// drainInbox appends to batch what the inbox holds now, up to
+// sessionBatch items in all, without waiting.
+func (s *peerSession) drainInbox(batch []sessItem) []sessItem {
+	for len(batch) < sessionBatch {
+		select {
+		case it := <-s.inbox:
+			batch = append(batch, it)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // gather takes in a burst of updates still arriving before they are
 // proposed. A round of nothing but updates is about to be proposed; more
 // are likely being posted (callers woken by the outcomes just reported,
@@ -297,16 +303,7 @@ func (s *peerSession) gather(batch []sessItem, now time.Time) {
 	deadline := time.Now().Add(gatherMax)
 	for range gatherYields {
 		runtime.Gosched()
-		batch = batch[:0]
-	drain:
-		for len(batch) < sessionBatch {
-			select {
-			case it := <-s.inbox:
-				batch = append(batch, it)
-			default:
-				break drain
-			}
-		}
+		batch = s.drainInbox(batch[:0])
 		for _, it := range batch {
 			s.handle(it, now)
 		}

@@ -234,18 +234,12 @@ func (sw *htlcSwitch) streamIncoming(s *peerSession, id channel.ID, h channel.HT
 	}
 	pol := sw.n.ownPolicyOrDefault(st.outShort)
 	outExpiry := h.Expiry - int64(st.delta)
-	switch {
-	case pol.Disabled:
-		fail(&onion.FailureMessage{Code: onion.CodeChannelDisabled})
-		return
-	case fwd < max(pol.HTLCMin, 1):
-		fail(&onion.FailureMessage{Code: onion.CodeAmountBelowMinimum, HTLCAmount: fwd})
-		return
-	case pol.HTLCMax != 0 && fwd > pol.HTLCMax:
-		fail(&onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
-		return
-	case outExpiry < now.Add(minExpiryMargin).UnixMilli():
-		fail(&onion.FailureMessage{Code: onion.CodeExpiryTooSoon})
+	msg := policyFailure(pol, fwd)
+	if msg == nil && outExpiry < now.Add(minExpiryMargin).UnixMilli() {
+		msg = &onion.FailureMessage{Code: onion.CodeExpiryTooSoon}
+	}
+	if msg != nil {
+		fail(msg)
 		return
 	}
 	next := *pkt

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -144,9 +143,6 @@ func (s *Stream) PayMany(ctx context.Context, amount uint64, count, concurrency 
 		res.LastError = errs.Error()
 	} else if ctx.Err() != nil && res.Succeeded+res.Failed < count {
 		res.LastError = fmt.Sprintf("stopped after %d of %d payments: %v", res.Succeeded+res.Failed, count, ctx.Err())
-	}
-	if errors.Is(errs, ErrStreamClosed) {
-		res.LastError = ErrStreamClosed.Error()
 	}
 	res.Stream = s.Stats()
 	return res

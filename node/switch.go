@@ -513,16 +513,11 @@ func (sw *htlcSwitch) forward(s *peerSession, id channel.ID, h channel.HTLC, ss 
 	fwd := p.AmountToForward
 	fee := pol.FeeBase + fwd/1_000_000*uint64(pol.FeePPM) + (fwd%1_000_000)*uint64(pol.FeePPM)/1_000_000
 	outExpiry := int64(p.OutgoingExpiry)
+	if msg := policyFailure(pol, fwd); msg != nil {
+		sw.failWith(s, id, h.ID, ss, msg)
+		return
+	}
 	switch {
-	case pol.Disabled:
-		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeChannelDisabled})
-		return
-	case fwd < max(pol.HTLCMin, 1):
-		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeAmountBelowMinimum, HTLCAmount: fwd})
-		return
-	case pol.HTLCMax != 0 && fwd > pol.HTLCMax:
-		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure})
-		return
 	case h.Amount < fwd || h.Amount-fwd < fee:
 		sw.failWith(s, id, h.ID, ss, &onion.FailureMessage{Code: onion.CodeFeeInsufficient, HTLCAmount: h.Amount})
 		return
@@ -582,6 +577,21 @@ func (sw *htlcSwitch) offer(s *peerSession, id channel.ID, h channel.HTLC, ss on
 		o.apply(outID, out)
 		o.addKV(outID, store.KV{Key: store.CircuitKey(outID, hid), Value: c.marshal()})
 	})
+}
+
+// policyFailure is the failure this node's policy for an outgoing channel
+// gives an HTLC that would forward fwd on it, if any: the direction is
+// disabled, or fwd is below its minimum or above its maximum.
+func policyFailure(pol ChannelPolicy, fwd uint64) *onion.FailureMessage {
+	switch {
+	case pol.Disabled:
+		return &onion.FailureMessage{Code: onion.CodeChannelDisabled}
+	case fwd < max(pol.HTLCMin, 1):
+		return &onion.FailureMessage{Code: onion.CodeAmountBelowMinimum, HTLCAmount: fwd}
+	case pol.HTLCMax != 0 && fwd > pol.HTLCMax:
+		return &onion.FailureMessage{Code: onion.CodeTemporaryChannelFailure}
+	}
+	return nil
 }
 
 func (sw *htlcSwitch) reserve(p peer.ID, amount uint64) bool {

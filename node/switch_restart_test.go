@@ -57,6 +57,29 @@ func waitInbox(t *testing.T, s *peerSession, n int) {
 		func() string { return fmt.Sprintf("%d items in the session's inbox, want %d", len(s.inbox), n) })
 }
 
+// payResult is the outcome of a payment made in the background.
+type payResult struct {
+	p   *Payment
+	err error
+}
+
+// payThrough starts a payment of 1000 from a to c in the background and
+// returns once the intermediary b has forwarded it.
+func payThrough(ctx context.Context, t *testing.T, a, b, c *Node) <-chan payResult {
+	t.Helper()
+	paid := make(chan payResult, 1)
+	go func() {
+		p, err := a.Pay(ctx, PayRequest{Dest: c.ID(), Amount: 1000, MaxAttempts: 1})
+		paid <- payResult{p, err}
+	}()
+	eventually(t, 10*time.Second, func() bool {
+		b.sw.mu.Lock()
+		defer b.sw.mu.Unlock()
+		return len(b.sw.byOut) == 1
+	}, func() string { return "B did not forward the HTLC" })
+	return paid
+}
+
 // TestSettleRestoredRacesFulfill: the intermediary B settles its restored
 // circuits (settleRestored, run by Start) while its sessions already
 // re-establish and step its peers' messages. Here the payee C's fulfill of
@@ -83,22 +106,9 @@ func TestSettleRestoredRacesFulfill(t *testing.T) {
 	// C takes nothing from B until released: B's HTLC and commit wait in
 	// C's inbox.
 	releaseC := blockSession(t, cToB)
-	type payResult struct {
-		p   *Payment
-		err error
-	}
-	paid := make(chan payResult, 1)
-	go func() {
-		p, err := a.Pay(ctx, PayRequest{Dest: c.ID(), Amount: 1000, MaxAttempts: 1})
-		paid <- payResult{p, err}
-	}()
-	// B forwarded: its circuit names the outgoing HTLC, whose round
+	// Once B forwarded, its circuit names the outgoing HTLC, whose round
 	// (add, circuit, commit) is written and sent before the next one.
-	eventually(t, 10*time.Second, func() bool {
-		b.sw.mu.Lock()
-		defer b.sw.mu.Unlock()
-		return len(b.sw.byOut) == 1
-	}, func() string { return "B did not forward the HTLC" })
+	paid := payThrough(ctx, t, a, b, c)
 	releaseB := blockSession(t, bToC)
 
 	// C countersigns B's commit, fulfills (spontaneous payment), and
@@ -174,20 +184,7 @@ func TestSettleRestoredAfterRestart(t *testing.T) {
 	}
 	b := nodes[1]
 	releaseC := blockSession(t, sessionWith(t, c, b.ID()))
-	type payResult struct {
-		p   *Payment
-		err error
-	}
-	paid := make(chan payResult, 1)
-	go func() {
-		p, err := a.Pay(ctx, PayRequest{Dest: c.ID(), Amount: 1000, MaxAttempts: 1})
-		paid <- payResult{p, err}
-	}()
-	eventually(t, 10*time.Second, func() bool {
-		b.sw.mu.Lock()
-		defer b.sw.mu.Unlock()
-		return len(b.sw.byOut) == 1
-	}, func() string { return "B did not forward the HTLC" })
+	paid := payThrough(ctx, t, a, b, c)
 	// B's session with A takes nothing more; when B stops, what queued
 	// there meanwhile (the fulfill of A's HTLC) is lost, as in a crash.
 	bToA := sessionWith(t, b, a.ID())
